@@ -1,0 +1,183 @@
+"""Per-layer rows and totals, memory, liveness and receptive field; generic over layer types.
+
+Plain data: the CLI, the renderers, ``check``, ``compare`` and the Python API all read an
+``Analysis`` and never recompute a number.
+
+Memory conventions (cs231n's VGG table): forward memory counts every tensor a forward pass
+creates, the input included, once; in-place activations and views (flatten, dropout at inference)
+create none. Peak memory is the largest set of tensors alive at once when the layers run in
+topological order and each tensor is freed after its last reader. Training memory for a batch is
+an estimate: weights + gradients + optimizer state + every forward tensor kept for backward.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .graph import Graph
+from .receptive import ReceptiveField
+from .shape import Shape, numel
+
+CONVENTION = ("MACs = multiply-accumulates of conv and linear layers, bias excluded (torchvision's GFLOPS, "
+              "fvcore's flops); FLOPs = 2 x MACs + bias, norm, activation, pooling and merge ops")
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+OPTIMIZER_STATES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+"""Values of optimizer state per trainable parameter (momentum buffer; Adam's two moments)."""
+
+
+@dataclass
+class Row:
+    name: str
+    type: str
+    block: str | None
+    inputs: list[str]
+    shape: Shape
+    params: int
+    trainable: int
+    buffers: int
+    macs: int
+    flops: int
+    values: int  # size of the output tensor
+    memory: int  # values this layer newly stores (0 for in-place and views)
+    receptive_field: ReceptiveField | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def receptive_size(self) -> str:
+        return self.receptive_field.describe() if self.receptive_field and self.receptive_field.size else "-"
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable: int
+    non_trainable: int  # parameters frozen with trainable: false
+    buffers: int
+    macs: int
+    flops: int
+    memory: int  # forward memory in values
+
+
+@dataclass
+class TrainingMemory:
+    """Bytes for one training step at ``batch`` images (an estimate; see the module docstring)."""
+    batch: int
+    optimizer: str
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer_state + self.activations
+
+
+@dataclass
+class Analysis:
+    name: str
+    path: str
+    input_shape: Shape
+    outputs: list[str]
+    dtype: str
+    rows: list[Row]
+    totals: Totals
+    peak_memory: int  # values alive at once, at most, during inference
+    peak_at: str  # the layer running at that moment
+    training: TrainingMemory
+    convention: str = CONVENTION
+
+    @property
+    def bytes_per_value(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def weight_bytes(self) -> int:
+        return (self.totals.params + self.totals.buffers) * self.bytes_per_value
+
+    def row(self, name: str) -> Row:
+        return next(row for row in self.rows if row.name == name)
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        return [(row.name, warning) for row in self.rows for warning in row.warnings]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: shapes as lists, receptive fields as numbers (exact fractions as strings)."""
+        data = asdict(self)
+        for row, out in zip(self.rows, data["rows"]):
+            out["shape"] = list(row.shape)
+            out["receptive_field"] = _field_dict(row.receptive_field)
+        data["input_shape"] = list(self.input_shape)
+        data["training"]["total"] = self.training.total
+        data["memory_bytes"] = self.totals.memory * self.bytes_per_value
+        data["peak_memory_bytes"] = self.peak_memory * self.bytes_per_value
+        data["weight_bytes"] = self.weight_bytes
+        return data
+
+
+def _field_dict(field_: ReceptiveField | None) -> dict | None:
+    if field_ is None or not field_.size:
+        return None
+    plain = lambda values: [int(v) if v.denominator == 1 else str(v) for v in values]  # noqa: E731
+    return {"size": plain(field_.size), "jump": plain(field_.jump), "start": plain(field_.start)}
+
+
+def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum") -> Analysis:
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}. Received: dtype={dtype!r}")
+    if optimizer not in OPTIMIZER_STATES:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
+    fields = receptive_fields(graph)
+    rows = [make_row(graph, node, fields[node.name]) for node in graph.nodes]
+    totals = Totals(
+        params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
+        non_trainable=sum(r.params - r.trainable for r in rows), buffers=sum(r.buffers for r in rows),
+        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows))
+    peak, peak_at = peak_memory(graph)
+    size = DTYPE_BYTES[dtype]
+    training = TrainingMemory(batch, optimizer, weights=(totals.params + totals.buffers) * size,
+                              gradients=totals.trainable * size,
+                              optimizer_state=OPTIMIZER_STATES[optimizer] * totals.trainable * size,
+                              activations=batch * totals.memory * size)
+    return Analysis(graph.name, graph.path, graph.input_shape, graph.outputs, dtype, rows, totals, peak, peak_at,
+                    training)
+
+
+def make_row(graph: Graph, node, field_: ReceptiveField | None) -> Row:
+    layer, inputs, out = node.layer, node.in_shapes, node.out_shape
+    params = layer.params(inputs)
+    return Row(node.name, node.type, node.block, list(node.inputs), out, params, params if node.trainable else 0,
+               layer.buffers(inputs), layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
+               numel(out) if layer.memory == "new" else 0, field_, list(node.warnings))
+
+
+def receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:
+    """Receptive field of every node on the input, through branches (widest where they meet)."""
+    fields = {"input": ReceptiveField.of_input(len(graph.input_shape) - 1)}
+    for node in graph.nodes[1:]:
+        fields[node.name] = node.layer.receptive_field(node.in_shapes, [fields[i] for i in node.inputs])
+    return fields
+
+
+def peak_memory(graph: Graph) -> tuple[int, str]:
+    """Most values alive at once in a forward pass, and the layer running then (liveness analysis)."""
+    storage = {node.name: graph.storage_of(node) for node in graph.nodes}
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(graph.nodes):
+        for name in (node.name, *node.inputs):  # a view or in-place output keeps its storage alive
+            last_use[storage[name]] = index
+    for name in graph.outputs:
+        last_use[storage[name]] = len(graph.nodes)
+    alive: dict[str, int] = {}
+    peak, peak_at = 0, "input"
+    for index, node in enumerate(graph.nodes):
+        if storage[node.name] == node.name:
+            alive[node.name] = numel(node.out_shape)
+        total = sum(alive.values())
+        if total > peak:
+            peak, peak_at = total, node.name
+        for name in [n for n in alive if last_use[n] <= index]:
+            del alive[name]
+    return peak, peak_at
+

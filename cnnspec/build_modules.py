@@ -1,0 +1,94 @@
+"""The few torch modules PyTorch lacks: merges, global pooling, center crop, locally connected.
+
+Imported only when building (torch is not needed to analyze).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Add(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Multiply(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(nn.Module):
+    def __init__(self, dim: int = 1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+
+class GlobalPool(nn.Module):
+    """[N, C, *spatial] -> [N, C] (or [N, C, 1, ...] with keepdim)."""
+
+    def __init__(self, kind: str, keepdim: bool = False):
+        super().__init__()
+        self.kind, self.keepdim = kind, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(2, x.dim()))
+        if self.kind == "avg":
+            return x.mean(dim=dims, keepdim=self.keepdim)
+        return x.amax(dim=dims, keepdim=self.keepdim)
+
+
+class CenterCrop(nn.Module):
+    """Static centre crop of the spatial axes (U-Net's skip connections)."""
+
+    def __init__(self, offsets: tuple[int, ...], size: tuple[int, ...]):
+        super().__init__()
+        self.offsets, self.size = tuple(offsets), tuple(size)
+
+    def forward(self, x: torch.Tensor, *like: torch.Tensor) -> torch.Tensor:
+        for axis, (start, length) in enumerate(zip(self.offsets, self.size)):
+            x = x.narrow(2 + axis, start, length)
+        return x
+
+
+class LocallyConnected(nn.Module):
+    """A convolution with its own filter bank at every output position (Keras LocallyConnected2D).
+
+    weight: [positions, C_out, C_in * prod(kernel)]; bias: [C_out, *out_spatial].
+    """
+
+    def __init__(self, in_shape, out_shape, kernel, stride, padding, bias: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.padding = tuple(kernel), tuple(stride), tuple(padding)
+        self.out_spatial = tuple(out_shape[1:])
+        positions = math.prod(self.out_spatial)
+        fan_in = in_shape[0] * math.prod(kernel)
+        self.weight = nn.Parameter(torch.empty(positions, out_shape[0], fan_in))
+        self.bias = nn.Parameter(torch.empty(out_shape[0], *self.out_spatial)) if bias else None
+        bound = 1 / math.sqrt(fan_in)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.kernel) == 1:  # unfold works on 2D: view a length as 1 x L
+            patches = F.unfold(x.unsqueeze(2), (1, *self.kernel), padding=(0, *self.padding),
+                               stride=(1, *self.stride))
+        else:
+            patches = F.unfold(x, self.kernel, padding=self.padding, stride=self.stride)
+        # patches: [N, C_in*K, P]; weight: [P, C_out, C_in*K] -> out [N, C_out, P]
+        out = torch.einsum("nkp,pok->nop", patches, self.weight)
+        out = out.reshape(x.shape[0], -1, *self.out_spatial)
+        return out + self.bias if self.bias is not None else out

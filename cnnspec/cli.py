@@ -1,0 +1,158 @@
+"""The cnnspec command line: each command loads, computes, renders. Exit codes: 0 ok, 1 a check
+failed, 2 bad input or usage. ``main`` is the one place that turns a SpecError into a message."""
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import SpecError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Analyze CNN architectures written as YAML specs: shapes, params, MACs/FLOPs, memory, "
+                       "receptive field, without building the model.")
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+class DType(str, enum.Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+    int8 = "int8"
+
+
+class Optimizer(str, enum.Enum):
+    sgd = "sgd"
+    sgd_momentum = "sgd-momentum"
+    adam = "adam"
+    adamw = "adamw"
+
+
+SpecArgument = typer.Argument(..., help="A spec file, or the name of a built-in spec (see `cnnspec list`).")
+InputOption = typer.Option(None, "--input", help="Analyze at another input shape, e.g. 3x299x299.")
+SetOption = typer.Option(None, "--set", help="Override a top-level spec argument: --set width=32 (repeatable).")
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or any(v < 1 for v in shape):
+        raise SpecError(f"--input must look like 3x224x224. Received: {text!r}")
+    return shape
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    import yaml
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set takes name=value. Received: {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] | None = None):
+    from .graph import load
+    return load(spec, parse_shape(input_shape), parse_overrides(overrides))
+
+
+def echo(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table, "--format", "-f"),
+            input: Optional[str] = InputOption, batch: int = typer.Option(1, min=1, help="Batch size for the "
+                                                                          "training-memory estimate."),
+            dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
+            optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory."),
+            set: Optional[List[str]] = SetOption):
+    """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals."""
+    from . import render
+    from .analysis import analyze as run
+
+    result = run(load_graph(spec, input, set), dtype.value, batch, optimizer.value)
+    if format is Format.json:
+        echo(render.to_json(result))
+    elif format is Format.csv:
+        echo(render.to_csv(result))
+    elif format is Format.md:
+        echo(render.to_markdown(result) + "\n" + "\n".join(f"- {line}" for line in render.summary_lines(result)))
+    else:
+        from rich.console import Console
+        console = Console(highlight=False)
+        if not console.is_terminal:  # piped or captured: never truncate a figure to fit 80 columns
+            console.width = 250
+        console.print(render.to_rich(result))
+        for line in render.summary_lines(result):
+            console.print(line, style="yellow" if line.startswith("warning") else None, markup=False)
+
+
+@app.command()
+def validate(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
+    """Check that specs load and their shapes agree; print each problem with file:line:col."""
+    failed = 0
+    for spec in specs:
+        try:
+            graph = load_graph(spec)
+        except SpecError as error:
+            failed += 1
+            sys.stderr.write(f"error: {error}\n")
+            continue
+        warnings = [f"{node.name}: {w}" for node in graph.nodes for w in node.warnings]
+        echo(f"ok {graph.path}: {len(graph.nodes) - 1} layers"
+             + "".join(f"\n  warning: {w}" for w in warnings))
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command("list")
+def list_specs():
+    """The built-in specs, usable by name: `cnnspec analyze vgg16`."""
+    from .spec import builtin_specs, read_yaml
+    for name, path in builtin_specs().items():
+        data = read_yaml(str(path), path.read_text())
+        description = str(data.get("description", "")).strip().splitlines()
+        echo(f"{name:<20} {description[0] if description else ''}")
+
+
+@app.command()
+def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file.")):
+    """The JSON Schema of the spec format, for editor validation and completion."""
+    import json
+
+    from .schema import spec_schema
+    text = json.dumps(spec_schema(), indent=2) + "\n"
+    if output:
+        from .files import write_atomic
+        write_atomic(output, text)
+    else:
+        echo(text)
+
+
+def main() -> None:
+    try:
+        app()
+    except SpecError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

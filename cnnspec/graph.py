@@ -1,0 +1,140 @@
+"""The layer graph: layer objects wired by name, in topological order, with shapes inferred.
+
+Every error raised here carries the node's file, line and column, and its name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+
+from .errors import Loc, SpecError
+from .layers import LAYERS, Layer
+from .layers.base import Input
+from .shape import ArgumentError, Shape
+from .spec import Spec, load_spec
+
+
+@dataclass
+class Node:
+    name: str
+    layer: Layer
+    inputs: list[str]
+    loc: Loc
+    block: str | None = None
+    trainable: bool = True
+    argument_locs: dict[str, Loc] = field(default_factory=dict)
+    in_shapes: list[Shape] = field(default_factory=list)
+    out_shape: Shape = ()
+    consumers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return self.layer.type_name
+
+
+@dataclass
+class Graph:
+    name: str
+    path: str
+    input_shape: Shape
+    nodes: list[Node]  # topological order; nodes[0] is the input
+    outputs: list[str]
+    spec: Spec
+
+    def __post_init__(self):
+        self.by_name = {node.name: node for node in self.nodes}
+
+    def __getitem__(self, name: str) -> Node:
+        return self.by_name[name]
+
+    def storage_of(self, node: Node) -> str:
+        """The node whose tensor this node's output lives in (itself unless a view or in-place)."""
+        while node.layer.memory != "new":
+            node = self.by_name[node.inputs[0]]
+        return node.name
+
+
+def load(path_or_name: str, input_shape: Shape | None = None, overrides: dict | None = None) -> Graph:
+    """Load a spec file (or built-in name) into a shape-checked graph."""
+    return build_graph(load_spec(path_or_name, input_shape, overrides))
+
+
+def build_graph(spec: Spec) -> Graph:
+    nodes = [Node("input", Input(shape=spec.input_shape), [], spec.input_loc)]
+    nodes += [make_node(node_spec) for node_spec in spec.nodes]
+    nodes = topological(nodes)
+    graph = Graph(spec.name, spec.path, spec.input_shape, nodes, spec.outputs, spec)
+    for node in nodes:
+        infer(graph, node)
+    decide_in_place(graph)
+    for node in nodes[1:]:
+        if not node.consumers and node.name not in graph.outputs:
+            node.warnings.append("its output is never used (not an input of any layer, not in outputs:)")
+    return graph
+
+
+def make_node(node_spec) -> Node:
+    layer_type = LAYERS[node_spec.type]
+    try:
+        layer = layer_type.from_arguments(node_spec.arguments)
+    except ArgumentError as error:
+        raise SpecError(str(error), node_spec.argument_locs.get(error.argument, node_spec.loc),
+                        node_spec.name) from None
+    low, high = layer_type.inputs_range
+    count = len(node_spec.inputs)
+    if count < low or (high is not None and count > high):
+        wanted = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} or {high}"
+        raise SpecError(f"{node_spec.type} takes {wanted} input(s), given {count}"
+                        + (" (name them with inputs: [a, b])" if count < low else ""), node_spec.loc, node_spec.name)
+    return Node(node_spec.name, layer, node_spec.inputs, node_spec.loc, node_spec.block, node_spec.trainable,
+                node_spec.argument_locs)
+
+
+def topological(nodes: list[Node]) -> list[Node]:
+    """Nodes ordered so each follows its inputs, keeping the written order where it is free."""
+    position = {node.name: i for i, node in enumerate(nodes)}
+    by_name = {node.name: node for node in nodes}
+    if all(position[i] < position[node.name] for node in nodes for i in node.inputs):
+        return nodes
+    sorter = TopologicalSorter({node.name: node.inputs for node in nodes})
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = error.args[1]
+        first = by_name[cycle[0]]
+        raise SpecError(f"the layers form a cycle: {' -> '.join(cycle)}", first.loc, first.name) from None
+    order = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=position.get)
+        order.extend(ready)
+        sorter.done(*ready)
+    return [by_name[name] for name in order]
+
+
+def infer(graph: Graph, node: Node) -> None:
+    node.in_shapes = [graph[name].out_shape for name in node.inputs]
+    for name in node.inputs:
+        graph[name].consumers.append(node.name)
+    try:
+        node.out_shape = tuple(node.layer.out_shape(node.in_shapes))
+        node.warnings = list(node.layer.warnings(node.in_shapes))
+    except ArgumentError as error:
+        raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
+
+
+def decide_in_place(graph: Graph) -> None:
+    """An in-place layer may overwrite its input only if nothing else reads that tensor."""
+    outputs = set(graph.outputs)
+    for node in graph.nodes:
+        if node.layer.memory != "inplace":
+            continue
+        source = graph[node.inputs[0]]
+        while True:
+            if len(source.consumers) > 1 or source.name in outputs or isinstance(source.layer, Input):
+                node.layer = dataclasses.replace(node.layer, inplace=False)
+                break
+            if source.layer.memory == "new":
+                break
+            source = graph[source.inputs[0]]

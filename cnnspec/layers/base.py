@@ -1,0 +1,196 @@
+"""The Layer contract and the registry of layer types.
+
+A layer type is one dataclass. Its fields are its arguments, with PyTorch's names; next to each
+other it declares how it maps input shapes to its output shape, its parameters, MACs and FLOPs,
+its window for the receptive field, and the torch module it becomes. Methods receive the list of
+input shapes (``inputs``); single-input layers read ``inputs[0]``.
+
+Counting convention (stated once, as fvcore does): one multiply-accumulate is one MAC; MACs count
+only the products of convolutions, transposed convolutions, locally connected and linear layers,
+never bias. FLOPs count 2 per MAC plus one per bias add, normalization, activation, pooling and
+merge operation, per output value, as each layer's ``flops`` says.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from ..receptive import ReceptiveField
+from ..shape import ArgumentError, Shape, numel
+
+LAYERS: dict[str, type[Layer]] = {}
+"""Every layer type by the names a spec may use; filled by ``@register`` (the only mutable global)."""
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    for name in (cls.type_name, *cls.aliases):
+        if name in LAYERS:
+            raise RuntimeError(f"layer type {name!r} registered twice")
+        LAYERS[name] = cls
+    return cls
+
+
+def closest(name: str, choices) -> str:
+    """' (did you mean X?)' for a misspelt name, or ''."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+@dataclass(kw_only=True)
+class Layer:
+    type_name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    inputs_range: ClassVar[tuple[int, int | None]] = (1, 1)
+    """How many inputs the layer takes: (at least, at most or None for any number)."""
+    memory: ClassVar[Literal["new", "inplace", "view"]] = "new"
+    """'inplace': may overwrite its input; 'view': shares its input's storage (flatten, identity)."""
+
+    # --- shapes and counts -----------------------------------------------------------------
+    def out_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def params(self, inputs: list[Shape]) -> int:
+        """Elements of the layer's nn.Parameters (weights and bias)."""
+        return 0
+
+    def buffers(self, inputs: list[Shape]) -> int:
+        """Elements of the layer's non-trainable state (BatchNorm's running statistics)."""
+        return 0
+
+    def macs(self, inputs: list[Shape], out: Shape) -> int:
+        return 0
+
+    def flops(self, inputs: list[Shape], out: Shape) -> int:
+        return 2 * self.macs(inputs, out)
+
+    def receptive_field(self, inputs: list[Shape], fields: list[ReceptiveField]) -> ReceptiveField:
+        """Elementwise by default: every output sees what its input saw."""
+        return ReceptiveField.union(fields)
+
+    def warnings(self, inputs: list[Shape]) -> list[str]:
+        """Things a careful reader would point out (an output size that needed flooring...)."""
+        return []
+
+    def to_torch(self, inputs: list[Shape]):
+        """The equivalent torch.nn.Module; torch is imported inside, never at module level."""
+        raise NotImplementedError(f"{self.type_name} has no torch module")
+
+    # --- construction from a spec ----------------------------------------------------------
+    @classmethod
+    def arguments(cls) -> dict[str, dataclasses.Field]:
+        return {f.name: f for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> Layer:
+        """Check names and types of the spec's arguments, then construct; errors name the argument."""
+        fields = cls.arguments()
+        hints = typing.get_type_hints(cls)
+        for name, value in arguments.items():
+            if name not in fields:
+                raise ArgumentError(f"{cls.type_name} has no argument '{name}'{closest(name, fields)}; "
+                                    f"its arguments are: {', '.join(fields) or 'none'}", name)
+            arguments = {**arguments, name: coerce(value, hints[name], name)}
+        missing = [name for name, f in fields.items() if name not in arguments and _required(f)]
+        if missing:
+            raise ArgumentError(f"{cls.type_name} needs argument '{missing[0]}'", missing[0])
+        return cls(**arguments)
+
+
+@dataclass(kw_only=True)
+class Input(Layer):
+    """The graph's input tensor; not a layer a spec can name, but a row like any other."""
+    type_name: ClassVar[str] = "input"
+    inputs_range: ClassVar[tuple[int, int | None]] = (0, 0)
+    shape: tuple[int, ...]
+
+    def out_shape(self, inputs):
+        return self.shape
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def describe_type(tp) -> str:
+    """A type annotation in words, for error messages and the JSON Schema."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {describe_type(typing.get_args(tp)[0])}s"
+    if tp is type(None):
+        return "null"
+    return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def coerce(value: Any, tp, name: str) -> Any:
+    """Return ``value`` as type ``tp`` or raise ArgumentError in Keras' style ("Received: x=...")."""
+    ok, result = _match(value, tp)
+    if not ok:
+        raise ArgumentError(f"{name} must be {describe_type(tp)}. Received: {name}={value!r}", name)
+    return result
+
+
+def _match(value, tp) -> tuple[bool, Any]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            ok, result = _match(value, option)
+            if ok:
+                return True, result
+        return False, None
+    if origin is Literal:
+        return value in typing.get_args(tp), value
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            return False, None
+        matched = [_match(v, item) for v in value]
+        return all(ok for ok, _ in matched), [v for _, v in matched]
+    if tp is type(None):
+        return value is None, None
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 as a string
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, None
+        return isinstance(value, (int, float)) and not isinstance(value, bool), float(value) if isinstance(
+            value, (int, float)) else None
+    if tp is str:
+        return isinstance(value, str), value
+    raise TypeError(f"unsupported argument annotation {tp!r}")
+
+
+# --- helpers shared by several families ------------------------------------------------------
+
+def spatial_ndim(layer: Layer, x: Shape, ndim: int | None) -> int:
+    """The number of spatial axes of input ``x``, checked against a layer fixed to ``ndim``."""
+    if len(x) < 2:
+        raise ArgumentError(f"{layer.type_name} needs an input with channels and spatial axes "
+                            f"([C, L], [C, H, W] or [C, D, H, W]). Received input shape {list(x)}")
+    if ndim is not None and len(x) != ndim + 1:
+        axes = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}[ndim]
+        raise ArgumentError(f"{layer.type_name} expects an input {axes}. Received input shape {list(x)}")
+    return len(x) - 1
+
+
+def check_positive_output(layer: Layer, x: Shape, out: Shape) -> Shape:
+    if any(n <= 0 for n in out):
+        raise ArgumentError(f"{layer.type_name} turns input {list(x)} into {list(out)}: "
+                            f"an output size of zero or less (the window is larger than the padded input)")
+    return out
+
+
+def elementwise_ops(out: Shape, per_value: int = 1) -> int:
+    return per_value * numel(out)

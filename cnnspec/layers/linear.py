@@ -1,0 +1,41 @@
+"""Fully connected layers: ``F_in*F_out + F_out`` params, ``F_in*F_out`` MACs per image."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..shape import ArgumentError
+from .base import Layer, register
+
+
+@register
+@dataclass(kw_only=True)
+class Linear(Layer):
+    type_name: ClassVar[str] = "linear"
+    aliases: ClassVar[tuple[str, ...]] = ("dense", "fc")
+
+    out_features: int
+    bias: bool = True
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if len(x) != 1:
+            raise ArgumentError(f"linear expects a flat input [F]. Received input shape {list(x)}: "
+                                "add a flatten or global_avg_pool layer before it")
+        if self.out_features < 1:
+            raise ArgumentError(f"out_features must be positive. Received: out_features={self.out_features}",
+                                "out_features")
+        return (self.out_features,)
+
+    def params(self, inputs):
+        return inputs[0][0] * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, inputs, out):
+        return inputs[0][0] * self.out_features
+
+    def flops(self, inputs, out):
+        return 2 * self.macs(inputs, out) + (self.out_features if self.bias else 0)
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.Linear(inputs[0][0], self.out_features, bias=self.bias)

@@ -1,0 +1,96 @@
+"""Normalization: batch norm and AlexNet's local response normalization.
+
+BatchNorm (Ioffe & Szegedy 2015): ``2*C`` parameters (gamma, beta) when affine; the running mean and
+variance (and PyTorch's ``num_batches_tracked`` counter) are buffers, not parameters. At inference it
+is one scale and one shift per value: 2 FLOPs.
+LRN (Krizhevsky et al. 2012, section 3.3): ``b = a / (k + alpha/n * sum(a^2))^beta`` over ``size``
+neighbouring channels: one square, ``size-1`` adds, then scale, add, power, divide: ``size + 4`` FLOPs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..shape import ArgumentError, numel
+from .base import Layer, register
+
+
+@dataclass(kw_only=True)
+class BatchNormNd(Layer):
+    ndim: ClassVar[int | None] = None
+
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if self.ndim is not None and len(x) - 1 not in ((0, 1) if self.ndim == 1 else (self.ndim,)):
+            expected = {1: "[C] or [C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}[self.ndim]
+            raise ArgumentError(f"{self.type_name} expects an input {expected}. Received input shape {list(x)}")
+        return x
+
+    def params(self, inputs):
+        return 2 * inputs[0][0] if self.affine else 0
+
+    def buffers(self, inputs):
+        return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
+
+    def flops(self, inputs, out):
+        return 2 * numel(out)
+
+    def to_torch(self, inputs):
+        from torch import nn
+        norm = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[len(inputs[0]) - 1]
+        return norm(inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
+                    track_running_stats=self.track_running_stats)
+
+
+@register
+class BatchNorm(BatchNormNd):
+    """Batch norm over the channel axis, rank from its input."""
+    type_name: ClassVar[str] = "batchnorm"
+    aliases: ClassVar[tuple[str, ...]] = ("batch_norm",)
+
+
+@register
+class BatchNorm1d(BatchNormNd):
+    type_name: ClassVar[str] = "batchnorm1d"
+    ndim: ClassVar[int | None] = 1
+
+
+@register
+class BatchNorm2d(BatchNormNd):
+    type_name: ClassVar[str] = "batchnorm2d"
+    ndim: ClassVar[int | None] = 2
+
+
+@register
+class BatchNorm3d(BatchNormNd):
+    type_name: ClassVar[str] = "batchnorm3d"
+    ndim: ClassVar[int | None] = 3
+
+
+@register
+@dataclass(kw_only=True)
+class LocalResponseNorm(Layer):
+    type_name: ClassVar[str] = "local_response_norm"
+    aliases: ClassVar[tuple[str, ...]] = ("lrn",)
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def out_shape(self, inputs):
+        if self.size < 1:
+            raise ArgumentError(f"size must be positive. Received: size={self.size}", "size")
+        return inputs[0]
+
+    def flops(self, inputs, out):
+        return (self.size + 4) * numel(out)
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)

@@ -1,0 +1,188 @@
+"""Pooling: max and average 1d/2d/3d, global and adaptive pooling.
+
+Output size as for convolutions, with ``ceil_mode`` rounding up (torch.nn.MaxPool2d docs: the last
+window must start inside the input or its left padding). Pooling has no parameters and no MACs;
+FLOPs per output value: max pooling ``K-1`` comparisons, average pooling ``K`` (K-1 adds, 1 divide).
+Adaptive pooling (torch.nn.AdaptiveAvgPool2d) uses windows from ``floor(i*N/O)`` to ``ceil((i+1)*N/O)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil, floor, prod
+from typing import ClassVar
+
+from ..shape import ArgumentError, Shape, as_tuple, effective_kernel, numel
+from .base import Layer, check_positive_output, register, spatial_ndim
+from .conv import Ints, Window, make_window
+
+
+@dataclass(kw_only=True)
+class PoolNd(Layer):
+    ndim: ClassVar[int | None] = None
+    kind: ClassVar[str]
+
+    kernel_size: Ints
+    stride: Ints | None = None
+    padding: Ints = 0
+    ceil_mode: bool = False
+
+    def window(self, x: Shape) -> Window:
+        stride = self.kernel_size if self.stride is None else self.stride  # PyTorch's default
+        window = make_window(spatial_ndim(self, x, self.ndim), self.kernel_size, stride, self.padding,
+                             getattr(self, "dilation", 1))
+        if any(2 * p > effective_kernel(k, d) for p, k, d in zip(window.padding, window.kernel, window.dilation)):
+            raise ArgumentError("padding must be at most half of the (dilated) kernel size, as in PyTorch. "
+                                f"Received: padding={self.padding}, kernel_size={self.kernel_size}", "padding")
+        return window
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        return check_positive_output(self, x, (x[0], *self.window(x).outputs(x[1:], self.ceil_mode)))
+
+    def flops(self, inputs, out):
+        window = prod(self.window(inputs[0]).kernel)
+        return numel(out) * (window - 1 if self.kind == "max" else window)
+
+    def receptive_field(self, inputs, fields):
+        w = self.window(inputs[0])
+        return fields[0].through_window(w.kernel, w.stride, w.padding, w.dilation)
+
+    def warnings(self, inputs):
+        return [] if self.ceil_mode else self.window(inputs[0]).warnings(inputs[0][1:])
+
+    def to_torch(self, inputs):
+        from torch import nn
+        ndim = len(inputs[0]) - 1
+        if self.kind == "max":
+            pool = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[ndim - 1]
+            return pool(self.kernel_size, self.stride, self.padding, dilation=self.dilation,
+                        ceil_mode=self.ceil_mode)
+        pool = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)[ndim - 1]
+        return pool(self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                    count_include_pad=self.count_include_pad)
+
+
+@dataclass(kw_only=True)
+class MaxPoolNd(PoolNd):
+    kind: ClassVar[str] = "max"
+    dilation: Ints = 1
+
+
+@dataclass(kw_only=True)
+class AvgPoolNd(PoolNd):
+    kind: ClassVar[str] = "avg"
+    count_include_pad: bool = True
+
+
+def _pool_types():
+    for ndim in (None, 1, 2, 3):
+        suffix = f"{ndim}d" if ndim else ""
+        for base, prefix in ((MaxPoolNd, "maxpool"), (AvgPoolNd, "avgpool")):
+            name = prefix + suffix
+            cls = type(name, (base,), {
+                "type_name": name, "ndim": ndim,
+                "aliases": (f"{prefix[:3]}_pool{suffix}",), "__module__": __name__,
+                "__doc__": f"{base.kind.capitalize()} pooling" + (f" over {ndim} spatial axes." if ndim else
+                                                                  ", rank from its input.")})
+            register(cls)
+
+
+_pool_types()
+
+
+@dataclass(kw_only=True)
+class GlobalPool(Layer):
+    """Pool every spatial position into one value per channel: [C, H, W] -> [C] (or [C, 1, 1])."""
+    kind: ClassVar[str]
+    keepdim: bool = False
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        spatial_ndim(self, x, None)
+        return (x[0], *(1,) * (len(x) - 1)) if self.keepdim else (x[0],)
+
+    def flops(self, inputs, out):
+        x = inputs[0]
+        return numel(x) if self.kind == "avg" else numel(x) - x[0]
+
+    def receptive_field(self, inputs, fields):
+        return fields[0].whole(inputs[0][1:])
+
+    def to_torch(self, inputs):
+        from ..build_modules import GlobalPool as Module
+        return Module(self.kind, self.keepdim)
+
+
+@register
+class GlobalAvgPool(GlobalPool):
+    type_name: ClassVar[str] = "global_avg_pool"
+    kind: ClassVar[str] = "avg"
+
+
+@register
+class GlobalMaxPool(GlobalPool):
+    type_name: ClassVar[str] = "global_max_pool"
+    kind: ClassVar[str] = "max"
+
+
+@dataclass(kw_only=True)
+class AdaptivePoolNd(Layer):
+    """PyTorch's adaptive pooling to a fixed ``output_size`` (None keeps that axis)."""
+    kind: ClassVar[str]
+    ndim: ClassVar[int | None] = None
+
+    output_size: int | list[int | None]
+
+    def _sizes(self, x: Shape) -> tuple[int, ...]:
+        ndim = spatial_ndim(self, x, self.ndim)
+        size = self.output_size
+        if isinstance(size, list):
+            size = [n if o is None else o for n, o in zip(x[1:], size)] if len(size) == ndim else size
+        sizes = as_tuple(size, ndim, "output_size")
+        if any(o < 1 for o in sizes):
+            raise ArgumentError(f"output_size must be positive. Received: output_size={self.output_size}",
+                                "output_size")
+        return sizes
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        return (x[0], *self._sizes(x))
+
+    def flops(self, inputs, out):
+        x = inputs[0]
+        reads = x[0] * prod(sum(ceil((i + 1) * n / o) - floor(i * n / o) for i in range(o))
+                            for n, o in zip(x[1:], out[1:]))
+        return reads if self.kind == "avg" else reads - numel(out)
+
+    def receptive_field(self, inputs, fields):
+        x = inputs[0]
+        out = self._sizes(x)
+        kernel = tuple(max(ceil((i + 1) * n / o) - floor(i * n / o) for i in range(o)) for n, o in zip(x[1:], out))
+        stride = tuple(Fraction(n, o) for n, o in zip(x[1:], out))
+        return fields[0].through_window(kernel, stride, (0,) * len(out), (1,) * len(out))
+
+    def warnings(self, inputs):
+        x = inputs[0]
+        return [f"adaptive pooling of {n} to {o} uses windows of unequal size"
+                for n, o in zip(x[1:], self._sizes(x)) if n % o]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        ndim = len(inputs[0]) - 1
+        if self.kind == "avg":
+            return (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[ndim - 1](self.output_size)
+        return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[ndim - 1](self.output_size)
+
+
+def _adaptive_types():
+    for ndim in (None, 1, 2, 3):
+        suffix = f"{ndim}d" if ndim else ""
+        for kind in ("avg", "max"):
+            name = f"adaptive_{kind}_pool{suffix}"
+            register(type(name, (AdaptivePoolNd,), {
+                "type_name": name, "kind": kind, "ndim": ndim,
+                "aliases": (f"adaptive{kind}pool{suffix}",), "__module__": __name__}))
+
+
+_adaptive_types()

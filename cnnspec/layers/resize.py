@@ -1,0 +1,128 @@
+"""Layers that change spatial size without weights: upsample, zero_pad, center_crop (U-Net).
+
+Upsample (torch.nn.Upsample): ``floor(N * scale_factor)`` or a fixed ``size``; FLOPs per output value:
+nearest 0, (bi/tri)linear ``2^d`` products and ``2^d - 1`` adds. Ronneberger et al. (U-Net, 2015)
+crop the contracting path's feature map to the expanding path's size before concatenation:
+``center_crop`` with a second input takes that input's spatial size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import floor
+from typing import ClassVar, Literal
+
+from ..shape import ArgumentError, Shape, as_tuple, numel
+from .base import Layer, check_positive_output, register, spatial_ndim
+
+Modes = Literal["nearest", "linear", "bilinear", "trilinear"]
+
+
+@register
+@dataclass(kw_only=True)
+class Upsample(Layer):
+    type_name: ClassVar[str] = "upsample"
+    scale_factor: float | list[float] | None = None
+    size: int | list[int] | None = None
+    mode: Modes = "nearest"
+    align_corners: bool | None = None
+
+    def _scales(self, x: Shape) -> tuple[Fraction, ...]:
+        ndim = spatial_ndim(self, x, None)
+        if (self.scale_factor is None) == (self.size is None):
+            raise ArgumentError("upsample needs exactly one of scale_factor and size", "scale_factor")
+        if self.size is not None:
+            return tuple(Fraction(o, n) for o, n in zip(as_tuple(self.size, ndim, "size"), x[1:]))
+        factors = self.scale_factor if isinstance(self.scale_factor, list) else [self.scale_factor] * ndim
+        if len(factors) != ndim or any(f <= 0 for f in factors):
+            raise ArgumentError(f"scale_factor must be a positive number or a list of {ndim}. "
+                                f"Received: scale_factor={self.scale_factor}", "scale_factor")
+        return tuple(Fraction(f).limit_denominator(1000) for f in factors)
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if self.mode != "nearest" and {"linear": 1, "bilinear": 2, "trilinear": 3}[self.mode] != len(x) - 1:
+            raise ArgumentError(f"mode '{self.mode}' does not fit input {list(x)}", "mode")
+        if self.size is not None:
+            return (x[0], *as_tuple(self.size, len(x) - 1, "size"))
+        return check_positive_output(self, x, (x[0], *(floor(n * f) for n, f in zip(x[1:], self._scales(x)))))
+
+    def flops(self, inputs, out):
+        if self.mode == "nearest":
+            return 0
+        taps = 2 ** (len(out) - 1)
+        return (2 * taps - 1) * numel(out)
+
+    def receptive_field(self, inputs, fields):
+        return fields[0].through_upsample(self._scales(inputs[0]), 1 if self.mode == "nearest" else 2)
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.Upsample(size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                           align_corners=self.align_corners)
+
+
+@register
+@dataclass(kw_only=True)
+class ZeroPad(Layer):
+    """Pad with zeros; ``padding`` as torch.nn.ZeroPad2d: an int, or (left, right, top, bottom, ...)
+    with the last axis first."""
+    type_name: ClassVar[str] = "zero_pad"
+    aliases: ClassVar[tuple[str, ...]] = ("zeropad",)
+    padding: int | list[int]
+
+    def _pads(self, x: Shape) -> list[tuple[int, int]]:
+        ndim = spatial_ndim(self, x, None)
+        flat = as_tuple(self.padding, 2 * ndim, "padding")
+        pairs = [(flat[2 * i], flat[2 * i + 1]) for i in range(ndim)]
+        return pairs[::-1]  # first spatial axis first
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        return check_positive_output(self, x, (x[0], *(n + a + b for n, (a, b) in zip(x[1:], self._pads(x)))))
+
+    def receptive_field(self, inputs, fields):
+        pads = self._pads(inputs[0])
+        ones = (1,) * len(pads)
+        return fields[0].through_window(ones, ones, tuple(a for a, _ in pads), ones)
+
+    def to_torch(self, inputs):
+        from torch import nn
+        pad = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)[len(inputs[0]) - 2]
+        return pad(self.padding)
+
+
+@register
+@dataclass(kw_only=True)
+class CenterCrop(Layer):
+    """Crop the centre to ``size``, or, given a second input, to that input's spatial size."""
+    type_name: ClassVar[str] = "center_crop"
+    aliases: ClassVar[tuple[str, ...]] = ("crop",)
+    memory: ClassVar[str] = "view"
+    inputs_range: ClassVar[tuple[int, int | None]] = (1, 2)
+    size: int | list[int] | None = None
+
+    def _target(self, inputs) -> tuple[int, ...]:
+        x = inputs[0]
+        ndim = spatial_ndim(self, x, None)
+        if (self.size is None) == (len(inputs) == 1):
+            raise ArgumentError("center_crop needs either size or a second input to take the size from", "size")
+        target = as_tuple(self.size, ndim, "size") if self.size is not None else inputs[1][1:]
+        if len(target) != ndim or any(t > n or t < 1 for t, n in zip(target, x[1:])):
+            raise ArgumentError(f"cannot crop {list(x)} to spatial size {list(target)}", "size")
+        return tuple(target)
+
+    def out_shape(self, inputs):
+        return (inputs[0][0], *self._target(inputs))
+
+    def offsets(self, inputs) -> tuple[int, ...]:
+        """Rows/columns dropped at the start of each axis (torchvision's center_crop rounding)."""
+        return tuple(int(round((n - t) / 2.0)) for n, t in zip(inputs[0][1:], self._target(inputs)))
+
+    def receptive_field(self, inputs, fields):
+        ones = (1,) * (len(inputs[0]) - 1)
+        return fields[0].through_window(ones, ones, tuple(-o for o in self.offsets(inputs)), ones)
+
+    def to_torch(self, inputs):
+        from ..build_modules import CenterCrop as Module
+        return Module(self.offsets(inputs), self._target(inputs))

@@ -1,0 +1,69 @@
+"""Receptive field arithmetic: size, jump (effective stride) and start per spatial axis.
+
+The recurrence is the one in Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional
+Neural Networks" (Distill, 2019) and Dumoulin & Visin's conv arithmetic guide:
+``size += (k_eff - 1) * jump``, ``start += ((k_eff - 1) / 2 - padding) * jump``, ``jump *= stride``.
+Positions are in input pixels; ``start`` is the centre of the first output's field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    size: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+    start: tuple[Fraction, ...]
+
+    @classmethod
+    def of_input(cls, ndim: int) -> ReceptiveField:
+        one, zero = (Fraction(1),) * ndim, (Fraction(0),) * ndim
+        return cls(one, one, zero)
+
+    def through_window(self, kernel, stride, padding, dilation) -> ReceptiveField:
+        """After a conv or pooling window, given per-axis kernel, stride, left padding, dilation."""
+        size, jump, start = [], [], []
+        for r, j, s0, k, s, p, d in zip(self.size, self.jump, self.start, kernel, stride, padding, dilation):
+            span = d * (k - 1)
+            size.append(r + span * j)
+            start.append(s0 + (Fraction(span, 2) - p) * j)
+            jump.append(j * s)
+        return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+    def through_transpose(self, kernel, stride, padding, dilation) -> ReceptiveField:
+        """After a transposed conv: each output sees ceil(k_eff / s) inputs; the grid gets s times finer."""
+        size, jump, start = [], [], []
+        for r, j, s0, k, s, p, d in zip(self.size, self.jump, self.start, kernel, stride, padding, dilation):
+            span = d * (k - 1)
+            taps = -(-(span + 1) // s)
+            size.append(r + (taps - 1) * j)
+            start.append(s0 + Fraction(p * 2 - span, 2 * s) * j)
+            jump.append(j / s)
+        return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+    def through_upsample(self, scale, taps: int) -> ReceptiveField:
+        """After nearest (1 tap) or (bi/tri)linear (2 taps) upsampling by ``scale`` per axis."""
+        return ReceptiveField(
+            tuple(r + (taps - 1) * j for r, j in zip(self.size, self.jump)),
+            tuple(j / f for j, f in zip(self.jump, scale)),
+            tuple(s0 + (1 / f - 1) / 2 * j for s0, j, f in zip(self.start, self.jump, scale)),
+        )
+
+    def whole(self, spatial) -> ReceptiveField:
+        """After a layer that sees every position of an input of this spatial size (global pool, flatten)."""
+        return self.through_window(spatial, spatial, (0,) * len(spatial), (1,) * len(spatial))
+
+    @staticmethod
+    def union(fields: list[ReceptiveField]) -> ReceptiveField:
+        """Where branches meet (add, concat): the widest field, axis by axis."""
+        widest = max(fields, key=lambda f: f.size)
+        return widest
+
+    def describe(self) -> str:
+        return "x".join(_number(s) for s in self.size)
+
+
+def _number(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):.4g}"

@@ -1,0 +1,137 @@
+"""Analysis -> rich table, Markdown, CSV, JSON. Formatting only: no number is computed here."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Callable
+
+from .analysis import Analysis, Row
+from .shape import format_shape
+
+UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
+
+
+def human(value: int | float, unit: str = "") -> str:
+    """138357544 -> '138.4M'; keeps four significant digits at most.
+
+    >>> human(15470264320)
+    '15.47G'
+    """
+    for scale, prefix in UNITS:
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{prefix}{unit}"
+    return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def human_bytes(value: int) -> str:
+    """Decimal units, as the course's '61 MB': 60950432 -> '60.95 MB'."""
+    for scale, prefix in UNITS:
+        if value >= scale:
+            return f"{value / scale:.4g} {prefix if prefix != 'K' else 'k'}B"
+    return f"{value} B"
+
+
+def grouped(value: int) -> str:
+    return f"{value:,}"
+
+
+Column = tuple[str, Callable[[Row, Analysis], object], str]
+COLUMNS: dict[str, Column] = {
+    "name": ("Layer", lambda r, a: r.name, "left"),
+    "type": ("Type", lambda r, a: r.type, "left"),
+    "output": ("Output", lambda r, a: format_shape(r.shape), "left"),
+    "params": ("Params", lambda r, a: r.params, "right"),
+    "trainable": ("Trainable", lambda r, a: r.trainable, "right"),
+    "buffers": ("Buffers", lambda r, a: r.buffers, "right"),
+    "macs": ("MACs", lambda r, a: r.macs, "right"),
+    "flops": ("FLOPs", lambda r, a: r.flops, "right"),
+    "memory": ("Memory (values)", lambda r, a: r.memory, "right"),
+    "bytes": ("Memory (bytes)", lambda r, a: r.memory * a.bytes_per_value, "right"),
+    "rf": ("Receptive field", lambda r, a: r.receptive_size, "right"),
+}
+DEFAULT_COLUMNS = ["name", "type", "output", "params", "macs", "flops", "memory", "rf"]
+TOTALS = {"params": "params", "trainable": "trainable", "buffers": "buffers", "macs": "macs", "flops": "flops",
+          "memory": "memory"}
+
+
+def cell(value: object) -> str:
+    return grouped(value) if isinstance(value, int) else str(value)
+
+
+def table_cells(analysis: Analysis, columns: list[str]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, one row of strings per layer, and the totals row."""
+    header = [COLUMNS[c][0] for c in columns]
+    rows = [[cell(COLUMNS[c][1](row, analysis)) for c in columns] for row in analysis.rows]
+    totals = []
+    for c in columns:
+        if c in TOTALS:
+            totals.append(cell(getattr(analysis.totals, TOTALS[c])))
+        elif c == "bytes":
+            totals.append(cell(analysis.totals.memory * analysis.bytes_per_value))
+        else:
+            totals.append("Total" if not totals else "")
+    return header, rows, totals
+
+
+def summary_lines(analysis: Analysis) -> list[str]:
+    t, size = analysis.totals, analysis.bytes_per_value
+    last = analysis.row(analysis.outputs[0])
+    outputs = ", ".join(f"{name} {format_shape(analysis.row(name).shape)}" for name in analysis.outputs)
+    train = analysis.training
+    lines = [
+        f"Input {format_shape(analysis.input_shape)} -> {outputs}",
+        f"Params: {grouped(t.params)} ({human(t.params)}); trainable {grouped(t.trainable)}, "
+        f"non-trainable {grouped(t.non_trainable)}, buffers {grouped(t.buffers)}; "
+        f"weights {human_bytes(analysis.weight_bytes)} in {analysis.dtype}",
+        f"MACs: {grouped(t.macs)} ({human(t.macs)})   FLOPs: {grouped(t.flops)} ({human(t.flops)})",
+        f"Forward memory per image: {grouped(t.memory)} values = {human_bytes(t.memory * size)} in {analysis.dtype}; "
+        f"peak live {grouped(analysis.peak_memory)} values = {human_bytes(analysis.peak_memory * size)} "
+        f"(at {analysis.peak_at})",
+        f"Training memory, batch {train.batch}, {train.optimizer}: {human_bytes(train.total)} "
+        f"(weights {human_bytes(train.weights)}, gradients {human_bytes(train.gradients)}, "
+        f"optimizer {human_bytes(train.optimizer_state)}, activations {human_bytes(train.activations)})",
+        f"Receptive field of {last.name}: {last.receptive_size}",
+        f"Convention: {analysis.convention}",
+    ]
+    lines += [f"warning: {name}: {message}" for name, message in analysis.warnings]
+    return lines
+
+
+def to_markdown(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS) -> str:
+    header, rows, totals = table_cells(analysis, columns)
+    align = ["---:" if COLUMNS[c][2] == "right" else "---" for c in columns]
+    lines = ["| " + " | ".join(cells) + " |" for cells in (header, align, *rows)]
+    lines.append("| " + " | ".join(f"**{v}**" if v else "" for v in totals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS) -> str:
+    """Raw integers (no thousands separators), one row per layer, then the totals."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in analysis.rows:
+        writer.writerow([COLUMNS[c][1](row, analysis) for c in columns])
+    _, _, totals = table_cells(analysis, columns)
+    writer.writerow([v.replace(",", "") for v in totals])
+    return out.getvalue()
+
+
+def to_json(analysis: Analysis) -> str:
+    return json.dumps(analysis.to_dict(), indent=2) + "\n"
+
+
+def to_rich(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS):
+    """A rich Table with a caption of totals; rich is imported only when printing to a terminal."""
+    from rich.table import Table
+
+    header, rows, totals = table_cells(analysis, columns)
+    table = Table(title=f"{analysis.name}  ({analysis.path})", show_footer=True, header_style="bold",
+                  footer_style="bold")
+    for title, c, total in zip(header, columns, totals):
+        table.add_column(title, footer=total, justify=COLUMNS[c][2], no_wrap=True)
+    warned = {name for name, _ in analysis.warnings}
+    for row, cells in zip(analysis.rows, rows):
+        table.add_row(*cells, style="yellow" if row.name in warned else None)
+    return table

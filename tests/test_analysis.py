@@ -1,0 +1,71 @@
+"""VGG16 against the course's table (seed_facts.md) and torchvision's figures."""
+import pytest
+
+import cnnspec
+
+VGG16_ROWS = [  # (output shape, memory in values, params without bias) from the cs231n slide
+    ((64, 224, 224), 3_211_264, 1_728), ((64, 224, 224), 3_211_264, 36_864), ((64, 112, 112), 802_816, 0),
+    ((128, 112, 112), 1_605_632, 73_728), ((128, 112, 112), 1_605_632, 147_456), ((128, 56, 56), 401_408, 0),
+    ((256, 56, 56), 802_816, 294_912), ((256, 56, 56), 802_816, 589_824), ((256, 56, 56), 802_816, 589_824),
+    ((256, 28, 28), 200_704, 0),
+    ((512, 28, 28), 401_408, 1_179_648), ((512, 28, 28), 401_408, 2_359_296), ((512, 28, 28), 401_408, 2_359_296),
+    ((512, 14, 14), 100_352, 0),
+    ((512, 14, 14), 100_352, 2_359_296), ((512, 14, 14), 100_352, 2_359_296), ((512, 14, 14), 100_352, 2_359_296),
+    ((512, 7, 7), 25_088, 0),
+    ((4096,), 4096, 102_760_448), ((4096,), 4096, 16_777_216), ((1000,), 1000, 4_096_000),
+]
+
+
+@pytest.fixture(scope="module")
+def vgg16():
+    return cnnspec.analyze(cnnspec.load("vgg16"))
+
+
+def test_vgg16_totals(vgg16, torchvision_reference):
+    reference = torchvision_reference["vgg16"]
+    assert vgg16.totals.params == reference["params"] == 138_357_544
+    assert vgg16.totals.macs == reference["macs"] == 15_470_264_320
+    assert vgg16.totals.memory == 15_237_608
+    assert vgg16.totals.memory * vgg16.bytes_per_value == 60_950_432
+
+
+def test_vgg16_rows_match_the_course_table(vgg16):
+    """Rows that store memory (ReLU is in place, flatten and dropout are views) are the slide's rows."""
+    stored = [row for row in vgg16.rows if row.memory and row.type != "input"]
+    assert [(r.shape, r.memory) for r in stored] == [(shape, memory) for shape, memory, _ in VGG16_ROWS]
+    weights = [r.params - (r.shape[0] if r.params else 0) for r in stored]
+    assert weights == [params for _, _, params in VGG16_ROWS]
+    assert vgg16.rows[0].memory == 150_528  # the INPUT row
+
+
+def test_rows_add_up_to_totals(vgg16):
+    t = vgg16.totals
+    assert t.params == sum(r.params for r in vgg16.rows)
+    assert t.flops == sum(r.flops for r in vgg16.rows)
+    assert t.macs == sum(r.macs for r in vgg16.rows)
+
+
+def test_flops_are_twice_macs_plus_elementwise_work(vgg16):
+    conv = vgg16.rows[1]
+    assert conv.flops == 2 * conv.macs + 64 * 224 * 224  # the bias adds
+    relu = vgg16.rows[2]
+    assert relu.flops == relu.values and relu.memory == 0
+
+
+def test_receptive_field_of_stacked_3x3(vgg16):
+    convs = [r for r in vgg16.rows if r.type == "conv2d"]
+    assert [c.receptive_size for c in convs[:2]] == ["3x3", "5x5"]  # two 3x3 see 5x5
+    pool5 = [r for r in vgg16.rows if r.type == "maxpool2d"][-1]
+    assert pool5.receptive_size == "212x212"
+
+
+def test_peak_memory_is_two_largest_live_tensors(vgg16):
+    assert vgg16.peak_memory == 2 * 3_211_264  # conv1_2 reads conv1_1's output while writing its own
+    assert vgg16.peak_at.endswith("conv")
+
+
+def test_dtype_and_batch_scale_memory():
+    analysis = cnnspec.analyze(cnnspec.load("vgg16"), dtype="fp16", batch=8, optimizer="adam")
+    assert analysis.bytes_per_value == 2
+    assert analysis.training.activations == 8 * 15_237_608 * 2
+    assert analysis.training.optimizer_state == 2 * 138_357_544 * 2
