@@ -80,7 +80,8 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
                 and not node.keywords):
             return _FUNCTIONS[node.func.id](*(walk(a) for a in node.args))
-        raise ExpressionError(f"'{ast.unparse(node)}' is not allowed in an expression ('{text}')")
+        raise ExpressionError(f"'{ast.unparse(node)}' is not allowed in '{text}': expressions take numbers, names, "
+                              "arithmetic, comparisons, and/or/not, x if c else y, min and max")
 
     return walk(tree)
 

@@ -38,9 +38,10 @@ SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": 
 # --- YAML with locations ----------------------------------------------------------------------
 
 class Mapping(dict):
-    """A YAML mapping that remembers where it and each of its values stand."""
+    """A YAML mapping that remembers where it, each of its keys and each of its values stand."""
     loc: Loc
     locs: dict[str, Loc]
+    key_locs: dict[str, Loc]
 
 
 class Sequence(list):
@@ -94,7 +95,7 @@ def read_yaml(path: str, text: str) -> Any:
     def convert(node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):
             out = Mapping()
-            out.loc, out.locs = _loc(path, node), {}
+            out.loc, out.locs, out.key_locs = _loc(path, node), {}, {}
             for key_node, value_node in node.value:
                 key = convert(key_node)
                 if not isinstance(key, (str, int)):
@@ -103,6 +104,7 @@ def read_yaml(path: str, text: str) -> Any:
                 if key in out:
                     raise SpecError(f"duplicate key '{key}'", _loc(path, key_node))
                 out[key], out.locs[key] = convert(value_node), _loc(path, value_node)
+                out.key_locs[key] = _loc(path, key_node)
             return out
         if isinstance(node, yaml.SequenceNode):
             out = Sequence(convert(item) for item in node.value)
@@ -187,14 +189,14 @@ class Expander:
         self.top = Scope("", top_values, {"input": "input"}, None)
 
     # names ---------------------------------------------------------------------------------
-    def resolve(self, reference: str, scope: Scope | None, loc: Loc, layer: str | None) -> str:
+    def resolve(self, reference: str, scope: Scope | None, loc: Loc, layer: str | None, what: str = "input") -> str:
         """The node a reference stands for: a local name of ``scope``, else a global name."""
         name = scope.names.get(reference) if scope else None
         if name is None and (reference in self.by_name or reference in self.aliases or reference == "input"):
             name = reference
         if name is None:
             known = (list(scope.names) if scope else []) + list(self.by_name)
-            raise SpecError(f"unknown input '{reference}'{closest(reference, known)}", loc, layer)
+            raise SpecError(f"unknown {what} '{reference}'{closest(reference, known)}", loc, layer)
         seen = set()
         while name in self.aliases:
             if name in seen:
@@ -384,7 +386,7 @@ class Expander:
 
 def _as_mapping(values: dict, loc: Loc) -> Mapping:
     out = Mapping(values)
-    out.loc, out.locs = loc, {k: loc for k in values}
+    out.loc, out.locs, out.key_locs = loc, {k: loc for k in values}, {k: loc for k in values}
     return out
 
 
@@ -420,10 +422,10 @@ def read_blocks(data: Mapping, path: str, seen: set[str]) -> dict[str, Block]:
                 raise SpecError(f"block '{name}' is defined twice", block.loc)
             blocks[name] = block
     raw = data.get("blocks", {})
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise SpecError("blocks must be a mapping of block name to definition", data.locs["blocks"])
     for name, body in raw.items():
-        loc = raw.locs[name]
+        loc = raw.key_locs[name]
         if name in LAYERS:
             raise SpecError(f"block '{name}' has the name of a layer type", loc)
         if name in blocks:
@@ -437,7 +439,8 @@ def read_block(name: str, body: Any, loc: Loc) -> Block:
         raise SpecError(f"block '{name}' must be a mapping with layers:", loc)
     for key in body:
         if key not in BLOCK_KEYS:
-            raise SpecError(f"block '{name}' has an unknown key '{key}'{closest(key, BLOCK_KEYS)}", body.locs[key])
+            raise SpecError(f"block '{name}' has an unknown key '{key}'{closest(key, BLOCK_KEYS)}",
+                            body.key_locs[key])
     args = body.get("args", {})
     if isinstance(args, list):  # [width, stride] with no defaults: all required
         args = {a: REQUIRED for a in args}
@@ -459,7 +462,7 @@ def resolve_include(item: Any, path: str, loc: Loc) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    raise SpecError(f"included file '{item}' not found (looked in {Path(path).parent} and the built-in specs)", loc)
+    raise SpecError(f"included file '{item}' not found beside the spec or among the built-in specs", loc)
 
 
 def builtin_dir() -> Path:
@@ -503,7 +506,7 @@ def parse_spec(text: str, path: str = "<spec>", input_shape: tuple[int, ...] | N
         raise SpecError("a spec must be a mapping with input: and layers:", Loc(path, 1, 1))
     for key in data:
         if key not in TOP_KEYS:
-            raise SpecError(f"unknown top-level key '{key}'{closest(key, TOP_KEYS)}", data.locs[key])
+            raise SpecError(f"unknown top-level key '{key}'{closest(key, TOP_KEYS)}", data.key_locs[key])
     for key in ("input", "layers"):
         if key not in data:
             raise SpecError(f"the spec has no '{key}:'", data.loc)
@@ -534,4 +537,4 @@ def read_outputs(data: Mapping, expander: Expander, last: str) -> tuple[list[str
     if not isinstance(raw, list) or not raw or not all(isinstance(r, str) for r in raw):
         raise SpecError("outputs must be a layer name or a list of names", data.locs["outputs"])
     locs = getattr(raw, "locs", [data.locs["outputs"]])
-    return [expander.resolve(r, expander.top, loc, None) for r, loc in zip(raw, locs)], locs
+    return [expander.resolve(r, expander.top, loc, None, "output") for r, loc in zip(raw, locs)], locs

@@ -115,6 +115,9 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
+_PLURALS = {int: "ints", float: "numbers", bool: "booleans", str: "strings", type(None): "nulls"}
+
+
 def describe_type(tp) -> str:
     """A type annotation in words, for error messages and the JSON Schema."""
     origin = typing.get_origin(tp)
@@ -123,7 +126,8 @@ def describe_type(tp) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
     if origin is list:
-        return f"a list of {describe_type(typing.get_args(tp)[0])}s"
+        return "a list of " + " or ".join(_PLURALS.get(a, str(a)) for a in typing.get_args(typing.get_args(tp)[0])
+                                          or typing.get_args(tp))
     if tp is type(None):
         return "null"
     return {int: "an int", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))

@@ -41,11 +41,12 @@ class Upsample(Layer):
 
     def out_shape(self, inputs):
         x = inputs[0]
+        scales = self._scales(x)
         if self.mode != "nearest" and {"linear": 1, "bilinear": 2, "trilinear": 3}[self.mode] != len(x) - 1:
             raise ArgumentError(f"mode '{self.mode}' does not fit input {list(x)}", "mode")
         if self.size is not None:
             return (x[0], *as_tuple(self.size, len(x) - 1, "size"))
-        return check_positive_output(self, x, (x[0], *(floor(n * f) for n, f in zip(x[1:], self._scales(x)))))
+        return check_positive_output(self, x, (x[0], *(floor(n * f) for n, f in zip(x[1:], scales))))
 
     def flops(self, inputs, out):
         if self.mode == "nearest":
