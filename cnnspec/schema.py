@@ -51,10 +51,9 @@ def layer_schema(name: str, cls) -> dict[str, Any]:
 def spec_schema() -> dict[str, Any]:
     layers = [layer_schema(name, cls) for name, cls in sorted(LAYERS.items())]
     block_call = {"type": "object", "required": ["type"], "description": "A block defined under blocks:",
-                  "properties": {"type": {"type": "string"}, **COMMON}}
-    short_form = {"type": "object", "minProperties": 1,
-                  "description": "A layer type or block as the one key, its arguments as the value",
-                  "propertyNames": {"type": "string"}}
+                  "properties": {"type": {"type": "string", "not": {"enum": sorted(LAYERS)}}, **COMMON}}
+    short_form = {"type": "object", "minProperties": 1, "not": {"required": ["type"]},
+                  "description": "A layer type or block as the one key, its arguments as the value"}
     layer = {"anyOf": [{"type": "string", "description": "A layer type with default arguments"},
                        *layers, block_call, short_form]}
     layer_list = {"type": "array", "items": {"$ref": "#/$defs/layer"}}

@@ -378,10 +378,8 @@ class Expander:
     def short_name(self, type_name: str) -> str:
         if type_name in self.blocks:
             return type_name
-        for prefix, short in SHORT_NAMES.items():
-            if type_name.startswith(prefix):
-                return short
-        return type_name
+        prefixes = [prefix for prefix in SHORT_NAMES if type_name.startswith(prefix)]
+        return SHORT_NAMES[max(prefixes, key=len)] if prefixes else type_name
 
 
 def _as_mapping(values: dict, loc: Loc) -> Mapping:

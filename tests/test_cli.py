@@ -1,0 +1,78 @@
+"""The command line: formats, options and exit codes (in-process through Typer's runner)."""
+import csv
+import io
+import json
+
+from typer.testing import CliRunner
+
+from cnnspec.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_analyze_table_shows_totals_and_convention():
+    result = invoke("analyze", "vgg16")
+    assert result.exit_code == 0
+    assert "138,357,544" in result.stdout and "15,470,264,320" in result.stdout
+    assert "Convention: MACs = multiply-accumulates" in result.stdout
+    assert "60.95 MB" in result.stdout
+
+
+def test_analyze_json_is_the_analysis():
+    data = json.loads(invoke("analyze", "vgg16", "--format", "json").stdout)
+    assert data["totals"]["params"] == 138_357_544 and data["memory_bytes"] == 60_950_432
+    assert data["rows"][1]["shape"] == [64, 224, 224]
+    assert data["rows"][1]["receptive_field"]["size"] == [3, 3]
+
+
+def test_analyze_csv_rows_add_up():
+    rows = list(csv.DictReader(io.StringIO(invoke("analyze", "vgg16", "-f", "csv").stdout)))
+    total = rows.pop()
+    assert total["name"] == "Total"
+    assert sum(int(r["macs"]) for r in rows) == int(total["macs"]) == 15_470_264_320
+
+
+def test_analyze_markdown_has_one_row_per_layer():
+    text = invoke("analyze", "vgg16", "-f", "md").stdout
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 40 + 1  # header, alignment, 40 rows with the input, totals
+
+
+def test_input_and_dtype_options():
+    data = json.loads(invoke("analyze", "vgg16", "--input", "3x32x32", "--dtype", "fp16", "-f", "json",
+                             "--batch", "4").stdout)
+    assert data["input_shape"] == [3, 32, 32] and data["dtype"] == "fp16"
+    assert data["training"]["batch"] == 4
+
+
+def test_bad_input_option_is_a_usage_error():
+    result = runner.invoke(app, ["analyze", "vgg16", "--input", "3xbig"])
+    assert "--input must look like 3x224x224" in str(result.exception)
+
+
+def test_validate_reports_each_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [3, 8, 8]\nlayers: [{type: relux}]\n")
+    result = runner.invoke(app, ["validate", "vgg16", str(bad)])
+    assert result.exit_code == 2
+    assert "ok " in result.stdout
+    assert f"{bad}:2:17: unknown layer type 'relux' (did you mean 'relu'?)" in result.stderr
+
+
+def test_list_names_builtin_specs():
+    assert "vgg16" in invoke("list").stdout
+
+
+def test_unknown_spec_name_suggests_a_builtin():
+    result = runner.invoke(app, ["analyze", "vgg61"])
+    assert "no built-in spec of that name" in str(result.exception)
+
+
+def test_schema_writes_file(tmp_path):
+    out = tmp_path / "schema.json"
+    assert invoke("schema", "-o", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["title"] == "cnnspec architecture spec"
