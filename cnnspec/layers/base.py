@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -81,20 +82,22 @@ class Layer:
 
     # --- construction from a spec ----------------------------------------------------------
     @classmethod
-    def arguments(cls) -> dict[str, dataclasses.Field]:
-        return {f.name: f for f in dataclasses.fields(cls)}
+    def arguments(cls) -> dict[str, tuple[dataclasses.Field, Any]]:
+        """Each argument's field and resolved type annotation, computed once per class."""
+        return _arguments(cls)
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> Layer:
         """Check names and types of the spec's arguments, then construct; errors name the argument."""
         fields = cls.arguments()
-        hints = typing.get_type_hints(cls)
+        checked = {}
         for name, value in arguments.items():
             if name not in fields:
                 raise ArgumentError(f"{cls.type_name} has no argument '{name}'{closest(name, fields)}; "
                                     f"its arguments are: {', '.join(fields) or 'none'}", name)
-            arguments = {**arguments, name: coerce(value, hints[name], name)}
-        missing = [name for name, f in fields.items() if name not in arguments and _required(f)]
+            checked[name] = coerce(value, fields[name][1], name)
+        arguments = checked
+        missing = [name for name, (f, _) in fields.items() if name not in arguments and _required(f)]
         if missing:
             raise ArgumentError(f"{cls.type_name} needs argument '{missing[0]}'", missing[0])
         return cls(**arguments)
@@ -109,6 +112,12 @@ class Input(Layer):
 
     def out_shape(self, inputs):
         return self.shape
+
+
+@functools.cache
+def _arguments(cls) -> dict[str, tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls)}
 
 
 def _required(f: dataclasses.Field) -> bool:

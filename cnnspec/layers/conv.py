@@ -58,6 +58,14 @@ class Window:
         return [w for w in found if w]
 
 
+def cached_window(layer: Layer, x: Shape, build) -> Window:
+    """The layer's window for input ``x``, computed once: shape, counts and field all ask for it."""
+    cache = layer.__dict__.setdefault("_windows", {})
+    if x not in cache:
+        cache[x] = build()
+    return cache[x]
+
+
 def make_window(ndim: int, kernel_size, stride, padding, dilation=1) -> Window:
     """Per-axis window from PyTorch-style arguments (ints, lists, 'same' or 'valid')."""
     kernel = as_tuple(kernel_size, ndim, "kernel_size")
@@ -96,8 +104,8 @@ class ConvNd(Layer):
     bias: bool = True
 
     def window(self, x: Shape) -> Window:
-        return make_window(spatial_ndim(self, x, self.ndim), self.kernel_size, self.stride, self.padding,
-                           self.dilation)
+        return cached_window(self, x, lambda: make_window(spatial_ndim(self, x, self.ndim), self.kernel_size,
+                                                          self.stride, self.padding, self.dilation))
 
     def _check_groups(self, in_channels: int):
         if self.groups < 1 or in_channels % self.groups or self.out_channels % self.groups:

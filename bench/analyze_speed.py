@@ -1,0 +1,111 @@
+"""Speed and memory of `cnnspec analyze` against fvcore on the same network, measured in one run.
+
+Targets (issue 2): the whole `cnnspec analyze specs/vgg16.yaml` process at least 15x faster than
+fvcore's FlopCountAnalysis + parameter_count on VGG16, at most 0.25 s and 60 MB peak; analysis cost
+linear in layers, a generated 10,000-layer spec in under 1 s. Prints figures, never asserts.
+
+    python bench/analyze_speed.py [--runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FVCORE_VGG16 = textwrap.dedent("""
+    import torch
+    from torch import nn
+    from fvcore.nn import FlopCountAnalysis, parameter_count
+
+    def vgg16():
+        layers, channels = [], 3
+        for width in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
+            if width == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+                channels = width
+        head = [nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096),
+                nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000)]
+        return nn.Sequential(*layers, *head).eval()
+
+    model = vgg16()
+    flops = FlopCountAnalysis(model, torch.zeros(1, 3, 224, 224))
+    flops.unsupported_ops_warnings(False)
+    print(flops.total(), parameter_count(model)[""])
+""")
+
+
+def run_process(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB and stdout of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = process.stdout.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def median_run(command: list[str], runs: int) -> tuple[float, float, str]:
+    results = [run_process(command) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results), results[-1][2]
+
+
+def chain_spec(layers: int) -> str:
+    """A generated spec of `layers` layers: 1x1 conv and ReLU alternating on a small input."""
+    body = "".join("  - {conv2d: {out_channels: 8, kernel_size: 1}}\n  - relu\n" for _ in range(layers // 2))
+    return f"input: [8, 16, 16]\nlayers:\n{body}"
+
+
+def time_analysis(text: str, runs: int) -> float:
+    import cnnspec
+    from cnnspec.graph import build_graph
+
+    def once() -> float:
+        start = time.perf_counter()
+        cnnspec.analyze(build_graph(cnnspec.parse_spec(text, "generated.yaml")))
+        return time.perf_counter() - start
+
+    return min(once() for _ in range(runs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    cnnspec_cli = [sys.executable, "-m", "cnnspec", "analyze", "specs/vgg16.yaml"]
+    ours, ours_mb, _ = median_run(cnnspec_cli, args.runs)
+    print(f"cnnspec analyze vgg16 (process): {ours:.3f} s, peak {ours_mb:.0f} MB")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(FVCORE_VGG16)
+    try:
+        theirs, theirs_mb, out = median_run([sys.executable, script.name], max(1, args.runs // 2))
+        macs, params = (int(v) for v in out.split())
+        print(f"fvcore FlopCountAnalysis + parameter_count vgg16 (process): {theirs:.3f} s, peak {theirs_mb:.0f} MB "
+              f"(macs {macs:,}, params {params:,})")
+        print(f"ratio: cnnspec is {theirs / ours:.1f}x faster and uses {theirs_mb / ours_mb:.1f}x less memory "
+              f"(goal: >= 15x, <= 0.25 s, <= 60 MB)")
+    except (SystemExit, ValueError) as error:
+        print(f"fvcore not measured: {error} (pip install cnnspec[torch])")
+    finally:
+        os.unlink(script.name)
+    sizes = [1_000, 2_000, 5_000, 10_000]
+    times = {n: time_analysis(chain_spec(n), 3) for n in sizes}
+    for n, seconds in times.items():
+        print(f"generated {n:>6,}-layer spec: load + analyze {seconds:.3f} s ({seconds / n * 1e6:.1f} us/layer)")
+    print(f"linearity: 10,000 layers / 1,000 layers = {times[10_000] / times[1_000]:.1f}x time (10x is linear; "
+          "goal: 10,000 layers under 1 s)")
+
+
+if __name__ == "__main__":
+    main()
