@@ -37,6 +37,15 @@ class Optimizer(str, enum.Enum):
     adamw = "adamw"
 
 
+class Ops(str, enum.Enum):
+    macs = "macs"
+    flops = "flops"
+    both = "both"
+
+
+OPS_COLUMNS = {Ops.macs: ["macs"], Ops.flops: ["flops"], Ops.both: ["macs", "flops"]}
+
+
 SpecArgument = typer.Argument(..., help="A spec file, or the name of a built-in spec (see `cnnspec list`).")
 InputOption = typer.Option(None, "--input", help="Analyze at another input shape, e.g. 3x299x299.")
 SetOption = typer.Option(None, "--set", help="Override a top-level spec argument: --set width=32 (repeatable).")
@@ -80,24 +89,29 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
                                                                           "training-memory estimate."),
             dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
             optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory."),
+            ops: Ops = typer.Option(Ops.both, help="Operation counts to show: macs (multiply-accumulates of conv "
+                                    "and linear, as torchvision and fvcore), flops (2 x MACs + elementwise work), "
+                                    "or both."),
             set: Optional[List[str]] = SetOption):
     """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals."""
     from . import render
     from .analysis import analyze as run
 
     result = run(load_graph(spec, input, set), dtype.value, batch, optimizer.value)
+    columns = [c for c in render.DEFAULT_COLUMNS if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]]
     if format is Format.json:
         echo(render.to_json(result))
     elif format is Format.csv:
-        echo(render.to_csv(result))
+        echo(render.to_csv(result, columns))
     elif format is Format.md:
-        echo(render.to_markdown(result) + "\n" + "\n".join(f"- {line}" for line in render.summary_lines(result)))
+        echo(render.to_markdown(result, columns) + "\n"
+             + "\n".join(f"- {line}" for line in render.summary_lines(result)))
     else:
         from rich.console import Console
         console = Console(highlight=False)
         if not console.is_terminal:  # piped or captured: never truncate a figure to fit 80 columns
             console.width = 250
-        console.print(render.to_rich(result))
+        console.print(render.to_rich(result, columns))
         for line in render.summary_lines(result):
             console.print(line, style="yellow" if line.startswith("warning") else None, markup=False)
 

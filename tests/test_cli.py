@@ -76,3 +76,10 @@ def test_schema_writes_file(tmp_path):
     out = tmp_path / "schema.json"
     assert invoke("schema", "-o", str(out)).exit_code == 0
     assert json.loads(out.read_text())["title"] == "cnnspec architecture spec"
+
+
+def test_ops_option_chooses_the_counting_convention():
+    header = invoke("analyze", "vgg16", "-f", "csv", "--ops", "macs").stdout.splitlines()[0]
+    assert "macs" in header and "flops" not in header
+    header = invoke("analyze", "vgg16", "-f", "csv", "--ops", "flops").stdout.splitlines()[0]
+    assert "flops" in header and "macs" not in header
