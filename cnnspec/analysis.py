@@ -34,6 +34,7 @@ class Row:
     shape: Shape
     params: int
     trainable: int
+    bias: int  # how many of params are biases
     buffers: int
     macs: int
     flops: int
@@ -52,6 +53,7 @@ class Totals:
     params: int
     trainable: int
     non_trainable: int  # parameters frozen with trainable: false
+    bias: int
     buffers: int
     macs: int
     flops: int
@@ -132,7 +134,8 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
     rows = [make_row(graph, node, fields[node.name]) for node in graph.nodes]
     totals = Totals(
         params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
-        non_trainable=sum(r.params - r.trainable for r in rows), buffers=sum(r.buffers for r in rows),
+        non_trainable=sum(r.params - r.trainable for r in rows), bias=sum(r.bias for r in rows),
+        buffers=sum(r.buffers for r in rows),
         macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows))
     peak, peak_at = peak_memory(graph)
     size = DTYPE_BYTES[dtype]
@@ -148,7 +151,7 @@ def make_row(graph: Graph, node, field_: ReceptiveField | None) -> Row:
     layer, inputs, out = node.layer, node.in_shapes, node.out_shape
     params = layer.params(inputs)
     return Row(node.name, node.type, node.block, list(node.inputs), out, params, params if node.trainable else 0,
-               layer.buffers(inputs), layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
+               layer.bias_params(inputs), layer.buffers(inputs), layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
                numel(out) if layer.memory == "new" else 0, field_, list(node.warnings))
 
 

@@ -43,6 +43,7 @@ COLUMNS: dict[str, Column] = {
     "output": ("Output", lambda r, a: format_shape(r.shape), "left"),
     "params": ("Params", lambda r, a: r.params, "right"),
     "trainable": ("Trainable", lambda r, a: r.trainable, "right"),
+    "weights": ("Weights (no bias)", lambda r, a: r.params - r.bias, "right"),
     "buffers": ("Buffers", lambda r, a: r.buffers, "right"),
     "macs": ("MACs", lambda r, a: r.macs, "right"),
     "flops": ("FLOPs", lambda r, a: r.flops, "right"),
@@ -69,6 +70,8 @@ def table_cells(analysis: Analysis, columns: list[str]) -> tuple[list[str], list
             totals.append(cell(getattr(analysis.totals, TOTALS[c])))
         elif c == "bytes":
             totals.append(cell(analysis.totals.memory * analysis.bytes_per_value))
+        elif c == "weights":
+            totals.append(cell(analysis.totals.params - analysis.totals.bias))
         else:
             totals.append("Total" if not totals else "")
     return header, rows, totals

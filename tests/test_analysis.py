@@ -33,7 +33,7 @@ def test_vgg16_rows_match_the_course_table(vgg16):
     """Rows that store memory (ReLU is in place, flatten and dropout are views) are the slide's rows."""
     stored = [row for row in vgg16.rows if row.memory and row.type != "input"]
     assert [(r.shape, r.memory) for r in stored] == [(shape, memory) for shape, memory, _ in VGG16_ROWS]
-    weights = [r.params - (r.shape[0] if r.params else 0) for r in stored]
+    weights = [r.params - r.bias for r in stored]
     assert weights == [params for _, _, params in VGG16_ROWS]
     assert vgg16.rows[0].memory == 150_528  # the INPUT row
 

@@ -58,6 +58,10 @@ class Layer:
         """Elements of the layer's nn.Parameters (weights and bias)."""
         return 0
 
+    def bias_params(self, inputs: list[Shape]) -> int:
+        """How many of ``params`` are biases (the course's "params without bias" leaves them out)."""
+        return 0
+
     def buffers(self, inputs: list[Shape]) -> int:
         """Elements of the layer's non-trainable state (BatchNorm's running statistics)."""
         return 0

@@ -126,7 +126,10 @@ class ConvNd(Layer):
         return x[0] // self.groups * prod(self.window(x).kernel)
 
     def params(self, inputs):
-        return self.out_channels * self.weights_per_output(inputs[0]) + (self.out_channels if self.bias else 0)
+        return self.out_channels * self.weights_per_output(inputs[0]) + self.bias_params(inputs)
+
+    def bias_params(self, inputs):
+        return self.out_channels if self.bias else 0
 
     def macs(self, inputs, out):
         return numel(out) * self.weights_per_output(inputs[0])
@@ -211,7 +214,10 @@ class ConvTransposeNd(Layer):
     def params(self, inputs):
         x = inputs[0]
         weights = x[0] * self.out_channels // self.groups * prod(self.window(x).kernel)
-        return weights + (self.out_channels if self.bias else 0)
+        return weights + self.bias_params(inputs)
+
+    def bias_params(self, inputs):
+        return self.out_channels if self.bias else 0
 
     def macs(self, inputs, out):
         x = inputs[0]
@@ -283,9 +289,12 @@ class LocallyConnectedNd(Layer):
 
     def params(self, inputs):
         x = inputs[0]
-        out = self.out_shape(inputs)
-        per_position = x[0] * prod(self.window(x).kernel) * self.out_channels + (self.out_channels if self.bias else 0)
-        return numel(out[1:]) * per_position
+        positions = numel(self.out_shape(inputs)[1:])
+        weights = positions * x[0] * prod(self.window(x).kernel) * self.out_channels
+        return weights + self.bias_params(inputs)
+
+    def bias_params(self, inputs):
+        return numel(self.out_shape(inputs)) if self.bias else 0
 
     def macs(self, inputs, out):
         return numel(out) * inputs[0][0] * prod(self.window(inputs[0]).kernel)

@@ -28,7 +28,10 @@ class Linear(Layer):
         return (self.out_features,)
 
     def params(self, inputs):
-        return inputs[0][0] * self.out_features + (self.out_features if self.bias else 0)
+        return inputs[0][0] * self.out_features + self.bias_params(inputs)
+
+    def bias_params(self, inputs):
+        return self.out_features if self.bias else 0
 
     def macs(self, inputs, out):
         return inputs[0][0] * self.out_features

@@ -34,6 +34,9 @@ class BatchNormNd(Layer):
     def params(self, inputs):
         return 2 * inputs[0][0] if self.affine else 0
 
+    def bias_params(self, inputs):
+        return inputs[0][0] if self.affine else 0  # beta
+
     def buffers(self, inputs):
         return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
 

@@ -95,3 +95,12 @@ def test_flooring_warning_only_when_real_input_is_dropped():
     (height, width) = alexnet.warnings([(3, 224, 224)])
     assert "height 224" in height and "last 1 input position(s) are never seen" in height
     assert width.startswith("width 224")
+
+
+def test_bias_params_are_the_part_of_params_the_course_leaves_out():
+    x = (3, 224, 224)
+    with_bias = conv(out_channels=64, kernel_size=3, padding=1)
+    assert with_bias.bias_params([x]) == 64 and with_bias.params([x]) - 64 == 1_728
+    assert conv(out_channels=64, kernel_size=3, bias=False).bias_params([x]) == 0
+    local = conv(type="locally_connected2d", out_channels=2, kernel_size=3)
+    assert local.bias_params([(1, 5, 5)]) == 2 * 3 * 3
