@@ -157,6 +157,72 @@ def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="W
         echo(text)
 
 
+class CheckFormat(str, enum.Enum):
+    text = "text"
+    github = "github"
+    junit = "junit"
+    json = "json"
+
+
+@app.command()
+def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in name); with --update, Markdown files "
+                                               "or directories with managed tables."),
+          format: Format = typer.Option(Format.md, "--format", "-f", help="md, csv or json (table: rich)."),
+          columns: Optional[str] = typer.Option(None, help="Comma-separated, e.g. name,output,params,macs "
+                                   "(also type, trainable, weights, buffers, flops, memory, bytes, rf)."),
+          input: Optional[str] = InputOption, dtype: DType = typer.Option(DType.fp32),
+          update: bool = typer.Option(False, "--update", help="Rewrite every managed table in place.")):
+    """Print the architecture table for docs, or keep managed tables in Markdown files current."""
+    from . import render
+    if update:
+        from .check import collect
+        from .files import write_atomic
+        from .tables import updated_text
+        from .files import read_exact
+        for path in collect(targets):
+            if path.suffix == ".md":
+                text = read_exact(path)
+                new = updated_text(str(path), text)
+                if new != text:
+                    write_atomic(path, new)
+                    echo(f"updated {path}")
+        return
+    if len(targets) != 1:
+        raise SpecError("table takes one spec (or --update with files)")
+    chosen = columns.split(",") if columns else render.DEFAULT_COLUMNS
+    unknown = [c for c in chosen if c not in render.COLUMNS]
+    if unknown:
+        raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(render.COLUMNS)}")
+    from .analysis import analyze as run
+    result = run(load_graph(targets[0], input), dtype.value)
+    if format is Format.json:
+        echo(render.to_json(result))
+    elif format is Format.csv:
+        echo(render.to_csv(result, chosen))
+    elif format is Format.table:
+        from rich.console import Console
+        Console().print(render.to_rich(result, chosen))
+    else:
+        echo(render.to_markdown(result, chosen))
+
+
+@app.command()
+def check(paths: List[str] = typer.Argument(..., help="Markdown files, specs with expect:, directories; or, with "
+                                             "--spec, hand-written tables (Markdown or CSV)."),
+          spec: Optional[str] = typer.Option(None, "--spec", help="Check hand-written tables against this spec."),
+          format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+          dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory columns in bytes."),
+          verbose: bool = typer.Option(False, "-v", "--verbose", help="Show passing figures too.")):
+    """Check tables and expect: figures against the specs. Exit 0 all true, 1 something false, 2 unreadable."""
+    from . import check as checks
+    if spec:
+        findings = [f for path in paths for f in checks.check_hand_table(path, spec, dtype.value)]
+    else:
+        findings = checks.check_paths(paths)
+    echo(checks.report(findings, format.value, verbose))
+    raise typer.Exit(checks.exit_code(findings))
+
+
 def main() -> None:
     try:
         app()

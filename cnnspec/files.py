@@ -6,13 +6,19 @@ import tempfile
 from pathlib import Path
 
 
+def read_exact(path: str | Path) -> str:
+    """The text with its line endings as they are (Path.read_text turns \\r\\n into \\n)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"newline": ""})) as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

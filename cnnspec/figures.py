@@ -1,0 +1,110 @@
+"""Numbers and shapes as people write them in papers, slides and READMEs, compared rounding-aware.
+
+A figure written with k significant digits stands for every true value that rounds to it:
+``3.2M`` accepts 3,211,264 and ``24M`` rejects 15,237,608. Trailing zeros of a whole number carry no
+precision (``800K`` has one significant digit, as the cs231n slide writes 802,816); a plain integer
+without a unit prefix (``1,728``, ``4096``) is exact. Decimal prefixes (K = 10^3, M = 10^6, G = 10^9);
+``MiB``/``GiB`` are binary.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Literal
+
+SCALES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+UNITS = {"flop": "flops", "flops": "flops", "mac": "macs", "macs": "macs", "mult-adds": "macs",
+         "multiply-adds": "macs", "madds": "macs", "ops": "ops", "b": "bytes", "byte": "bytes", "bytes": "bytes",
+         "params": "count", "parameters": "count", "values": "count"}
+Unit = Literal["count", "bytes", "flops", "macs", "ops"]
+
+_NUMBER = re.compile(
+    r"^[~≈]?\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*"
+    r"(?P<prefix>Ki|Mi|Gi|[kKMGT])?\s*(?P<unit>(?!each\b)[A-Za-z\-]+)?\s*(?:each)?$")
+_SHAPE_SEPARATORS = re.compile(r"\s*[x×,*]\s*")
+
+
+class FigureError(ValueError):
+    """A cell that is not a number or shape as people write them."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    text: str
+    value: Decimal
+    digits: int | None  # significant digits; None = exact
+    unit: Unit | None  # None when the cell names no unit
+
+    def matches(self, true_value: int | float) -> bool:
+        """True when ``true_value`` written with this figure's precision gives this figure."""
+        true = Decimal(true_value)
+        if self.digits is None:
+            return true == self.value
+        return round_significant(true, self.digits) == round_significant(self.value, self.digits)
+
+    @property
+    def precision(self) -> str:
+        return "exact" if self.digits is None else f"{self.digits} significant digit{'s' * (self.digits > 1)}"
+
+
+def round_significant(value: Decimal, digits: int) -> Decimal:
+    if value == 0:
+        return value
+    exponent = value.copy_abs().adjusted() - digits + 1
+    quantum = Decimal(1).scaleb(exponent)
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def significant_digits(number: str) -> int:
+    """'3.2' -> 2, '800' -> 1, '15.47' -> 4, '0.05' -> 1 (trailing zeros of a whole number don't count)."""
+    digits = number.replace(",", "")
+    if "." in digits:
+        return len(digits.replace(".", "").lstrip("0")) or 1
+    return len(digits.lstrip("0").rstrip("0")) or 1
+
+
+def parse_figure(text: str) -> Figure:
+    """Parse '1,728', '3.2M', '26.9K', '15.47 GFLOPs', '138M' (raises FigureError).
+
+    >>> parse_figure('3.2M').matches(3_211_264)
+    True
+    >>> parse_figure('24M').matches(15_237_608)
+    False
+    """
+    cleaned = text.strip().replace("\u202f", "").replace("\u00a0", " ")
+    match = _NUMBER.match(cleaned)
+    if not match:
+        raise FigureError(f"'{text}' is not a number (expected forms like 1,728, 3.2M, 96MB, 15.47 GFLOPs)")
+    number, prefix, unit_text = match["number"], match["prefix"] or "", match["unit"] or ""
+    unit = UNITS.get(unit_text.lower()) if unit_text else None
+    if unit_text and unit is None:
+        raise FigureError(f"'{text}': unknown unit '{unit_text}'")
+    scale = BINARY.get(prefix) or SCALES[prefix]
+    value = Decimal(number.replace(",", "")) * scale
+    exact = prefix == "" and "." not in number
+    return Figure(text, value, None if exact else significant_digits(number), unit)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'224x224x64', '[7x7x512]', '(64, 112, 112)', '4096' -> a tuple of ints (as written)."""
+    cleaned = text.strip().strip("[]()").strip()
+    parts = [p for p in _SHAPE_SEPARATORS.split(cleaned) if p]
+    if not parts or not all(p.replace(",", "").isdigit() for p in parts):
+        raise FigureError(f"'{text}' is not a shape (expected forms like 224x224x64, [7x7x512], (64, 112, 112))")
+    return tuple(int(p.replace(",", "")) for p in parts)
+
+
+def shape_matches(written: tuple[int, ...], shape: tuple[int, ...]) -> str | None:
+    """How a written shape matches (C, H, W): 'CxHxW', 'HxWxC' (channels last, as papers write), or None."""
+    if written == tuple(shape):
+        return "as written"
+    if len(shape) > 1 and written == tuple(shape[1:]) + (shape[0],):
+        return "channels last"
+    return None
+
+
+def format_exact(value: int | float | Decimal) -> str:
+    value = Decimal(value)
+    return f"{int(value):,}" if value == value.to_integral_value(ROUND_HALF_EVEN) else f"{value:,}"
