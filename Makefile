@@ -24,8 +24,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.core
 	$(BIN)/cnnspec analyze specs/vgg16.yaml
 
+# The docs' tables and the specs' published figures are checked like code.
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+	$(BIN)/cnnspec check specs/ README.md $(wildcard docs)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/analyze_speed.py
