@@ -9,7 +9,7 @@ A managed table sits between two comments in a Markdown file::
 
 The spec is found relative to the Markdown file, then to the working directory, then among the
 built-in specs. Optional ``input=3x320x320`` and ``dtype=fp16`` follow the columns. Only the lines
-between the two comments are ever rewritten.
+between the two comments are ever rewritten; markers inside fenced code blocks are examples, not tables.
 """
 from __future__ import annotations
 
@@ -127,8 +127,12 @@ def resolve_spec(reference: str, document: str) -> str:
 
 
 def managed_tables(path: str, text: str) -> list[ManagedTable]:
-    found, lines, open_marker = [], text.splitlines(), None
+    found, lines, open_marker, fenced = [], text.splitlines(), None, False
     for index, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced  # an example marker inside a code block is text, not a table
+        if fenced:
+            continue
         start = MARKER.match(line)
         if start:
             if open_marker is not None:

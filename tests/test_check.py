@@ -98,6 +98,12 @@ def test_managed_table_update_then_check_then_drift(tmp_path):
     assert "+| conv1 | 5x6x6 | 140 |" in finding.message
 
 
+def test_markers_in_code_blocks_are_examples(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("```markdown\n<!-- cnnspec table no_such.yaml -->\n<!-- /cnnspec -->\n```\n")
+    assert check_managed(str(doc)) == []
+
+
 def test_readme_managed_table_is_current():
     findings = check_managed(str(ROOT / "README.md"))
     assert findings and all(f.status == "pass" for f in findings)
