@@ -79,6 +79,15 @@ def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] |
     return load(spec, parse_shape(input_shape), parse_overrides(overrides))
 
 
+def console():
+    """A rich console that never truncates a figure to fit 80 columns when output is piped or captured."""
+    from rich.console import Console
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 250
+    return out
+
+
 def echo(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -107,13 +116,10 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
         echo(render.to_markdown(result, columns) + "\n"
              + "\n".join(f"- {line}" for line in render.summary_lines(result)))
     else:
-        from rich.console import Console
-        console = Console(highlight=False)
-        if not console.is_terminal:  # piped or captured: never truncate a figure to fit 80 columns
-            console.width = 250
-        console.print(render.to_rich(result, columns))
+        out = console()
+        out.print(render.to_rich(result, columns))
         for line in render.summary_lines(result):
-            console.print(line, style="yellow" if line.startswith("warning") else None, markup=False)
+            out.print(line, style="yellow" if line.startswith("warning") else None, markup=False)
 
 
 @app.command()
@@ -221,6 +227,96 @@ def check(paths: List[str] = typer.Argument(..., help="Markdown files, specs wit
         findings = checks.check_paths(paths)
     echo(checks.report(findings, format.value, verbose))
     raise typer.Exit(checks.exit_code(findings))
+
+
+class By(str, enum.Enum):
+    total = "total"
+    block = "block"
+    layer = "layer"
+
+
+@app.command()
+def compare(specs: List[str] = typer.Argument(..., help="Two or more specs; or one spec with --input A,B,..."),
+            by: By = typer.Option(By.total, "--by", help="total, or rows aligned by block or layer name."),
+            field: str = typer.Option("macs", help="With --by: params, macs, flops or memory."),
+            input: Optional[str] = typer.Option(None, "--input", help="Sweep resolutions: 3x224x224,3x320x320."),
+            format: Format = typer.Option(Format.table, "--format", "-f")):
+    """Designs side by side with ratios to the first: params, MACs, FLOPs, memory, peak, receptive field."""
+    from . import compare as comparing
+    from . import render
+    from .analysis import analyze as run
+    if input and len(specs) == 1:
+        shapes = input.split(",")
+        columns = [comparing.Column(shape, run(load_graph(specs[0], shape))) for shape in shapes]
+    elif len(specs) >= 2 and not input:
+        columns = [comparing.Column(spec, run(load_graph(spec))) for spec in specs]
+    else:
+        raise SpecError("compare takes two or more specs, or one spec with --input 3x224x224,3x320x320")
+    if by is By.total:
+        lines = comparing.totals(columns)
+    elif field in ("params", "macs", "flops", "memory"):
+        lines = comparing.aligned(columns, by.value, field)
+    else:
+        raise SpecError(f"--field must be params, macs, flops or memory. Received: {field!r}")
+    labels = [c.label for c in columns]
+    notes = [f"{name}: {verdict}" for name, verdict in comparing.scaling(columns).items()] if input else []
+    if format is Format.json:
+        echo(render.comparison_json(labels, lines, {"scaling": comparing.scaling(columns)} if input else None))
+    elif format is Format.csv:
+        echo(render.comparison_csv(labels, lines))
+    elif format is Format.md:
+        echo(render.comparison_markdown(labels, lines) + "".join(f"\n- {note}" for note in notes))
+    else:
+        out = console()
+        title = "totals" if by is By.total else f"{field} by {by.value}"
+        out.print(render.comparison_rich(title, labels, lines))
+        for note in notes:
+            out.print(note, markup=False)
+
+
+@app.command()
+def whatif(spec: str = SpecArgument,
+           ratio: float = typer.Option(0.25, help="1x1 reduction to this fraction of the input channels."),
+           apply: Optional[List[str]] = typer.Option(None, "--apply", help="reduce:LAYER:R, factorize3x3:LAYER, "
+                                                      "asymmetric:LAYER or separable:LAYER (repeatable, in order)."),
+           write: Optional[Path] = typer.Option(None, "--write", help="Write the transformed spec here."),
+           top: int = typer.Option(20, help="Show this many savings."),
+           input: Optional[str] = InputOption):
+    """What a 1x1 reduction, stacked 3x3s, 1xn + nx1 or a separable conv would save, layer by layer."""
+    from . import render
+    from . import whatif as transforms
+    from .analysis import analyze as run
+    from .graph import build_graph
+    from .spec import load_spec
+    original = load_spec(spec, parse_shape(input))
+    if apply:
+        changed = original
+        for transform in apply:
+            changed = transforms.apply(changed, transform)
+        before, after = run(build_graph(original)), run(build_graph(changed))
+        from .compare import Column, totals
+        columns = [Column(original.name, before), Column(" + ".join(apply), after)]
+        console().print(render.comparison_rich("what if", [c.label for c in columns], totals(columns)))
+        if write:
+            from .files import write_atomic
+            write_atomic(write, transforms.to_yaml(changed))
+            echo(f"wrote {write}")
+        return
+    analysis = run(build_graph(original))
+    found = transforms.savings(original, ratio)
+    from rich.table import Table
+    table = Table(title=f"what if: {original.name} (largest MAC savings first)", header_style="bold")
+    for title in ("transform", "change", "params", "params after", "MACs", "MACs after", "MACs saved"):
+        table.add_column(title, justify="left" if title in ("transform", "change") else "right", no_wrap=True)
+    for s in found[:top]:
+        table.add_row(s.transform, s.description, render.cell(s.params_before), render.cell(s.params_after),
+                      render.cell(s.macs_before), render.cell(s.macs_after),
+                      f"{s.macs_saved / s.macs_before:.0%}" if s.macs_before else "-")
+    out = console()
+    out.print(table)
+    out.print(f"MLP equivalent: a fully connected network between the same tensors would need "
+              f"{render.cell(transforms.mlp_equivalent(analysis))} params ({render.cell(analysis.totals.params)} now)",
+              markup=False)
 
 
 def main() -> None:

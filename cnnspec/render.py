@@ -138,3 +138,52 @@ def to_rich(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS):
     for row, cells in zip(analysis.rows, rows):
         table.add_row(*cells, style="yellow" if row.name in warned else None)
     return table
+
+
+# --- comparisons (cnnspec compare) -----------------------------------------------------------
+
+def comparison_cells(labels: list[str], lines) -> tuple[list[str], list[list[str]]]:
+    """Header and rows for compared quantities; each value after the first carries its ratio."""
+    rows = []
+    for line in lines:
+        cells = [line.label]
+        for index, (value, ratio) in enumerate(zip(line.values, line.ratios)):
+            text = cell(value)
+            cells.append(text if index == 0 or ratio is None else f"{text} ({ratio:.3g}x)")
+        rows.append(cells)
+    return ["", *labels], rows
+
+
+def comparison_markdown(labels: list[str], lines) -> str:
+    header, rows = comparison_cells(labels, lines)
+    align = ["---", *["---:"] * len(labels)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in (header, align, *rows)) + "\n"
+
+
+def comparison_csv(labels: list[str], lines) -> str:
+    """Raw values, then one ratio column per compared design after the first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["quantity", *labels, *(f"{label}/{labels[0]}" for label in labels[1:])])
+    for line in lines:
+        ratios = ["" if r is None else f"{r:.6g}" for r in line.ratios[1:]]
+        writer.writerow([line.label, *line.values, *ratios])
+    return out.getvalue()
+
+
+def comparison_json(labels: list[str], lines, extra: dict | None = None) -> str:
+    data = {"designs": labels, "rows": [{"quantity": line.label, "values": line.values, "ratios": line.ratios}
+                                        for line in lines]}
+    return json.dumps({**data, **(extra or {})}, indent=2) + "\n"
+
+
+def comparison_rich(title: str, labels: list[str], lines):
+    from rich.table import Table
+
+    header, rows = comparison_cells(labels, lines)
+    table = Table(title=title, header_style="bold")
+    for index, label in enumerate(header):
+        table.add_column(label, justify="left" if index == 0 else "right", no_wrap=True)
+    for cells in rows:
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,84 @@
+"""Designs side by side: totals with ratios to the first, rows aligned by block or layer name,
+and resolution sweeps (what scales with H x W and what does not)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import Analysis
+
+FIELDS = ("params", "macs", "flops", "memory", "peak_memory")
+
+
+@dataclass
+class Column:
+    label: str  # the spec's name, or its input shape in a sweep
+    analysis: Analysis
+
+    def total(self, field: str) -> int:
+        return self.analysis.peak_memory if field == "peak_memory" else getattr(self.analysis.totals, field)
+
+    @property
+    def receptive_field(self) -> str:
+        return self.analysis.row(self.analysis.outputs[0]).receptive_size
+
+
+@dataclass
+class Line:
+    """One compared quantity: its value per column and the ratio of each to the first."""
+    label: str
+    values: list[int | str]
+
+    @property
+    def ratios(self) -> list[float | None]:
+        first = self.values[0]
+        if not isinstance(first, int) or not first:
+            return [None] * len(self.values)
+        return [v / first if isinstance(v, int) else None for v in self.values]
+
+
+def totals(columns: list[Column]) -> list[Line]:
+    lines = [Line(field, [c.total(field) for c in columns]) for field in FIELDS]
+    return lines + [Line("receptive_field", [c.receptive_field for c in columns])]
+
+
+def group_of(name: str, by: str) -> str:
+    """The block a layer belongs to: its first name component ('layer1.0.conv1' -> 'layer1')."""
+    return name if by == "layer" else name.split(".")[0]
+
+
+def aligned(columns: list[Column], by: str, field: str) -> list[Line]:
+    """Per-block (or per-layer) sums of ``field``, rows aligned by name across the designs."""
+    order: list[str] = []
+    sums: list[dict[str, int]] = []
+    for column in columns:
+        per_group: dict[str, int] = {}
+        for row in column.analysis.rows:
+            group = group_of(row.name, by)
+            per_group[group] = per_group.get(group, 0) + getattr(row, field)
+            if group not in order:
+                order.append(group)
+        sums.append(per_group)
+    return [Line(group, [s.get(group, "-") for s in sums]) for group in order]
+
+
+def scaling(columns: list[Column]) -> dict[str, str]:
+    """For a sweep: how each total grows against the input's spatial size (pixels)."""
+    pixels = [_spatial(c.analysis.input_shape) for c in columns]
+    verdicts = {}
+    for field in FIELDS:
+        values = [c.total(field) for c in columns]
+        if len(set(values)) == 1:
+            verdicts[field] = "constant"
+        elif all(v * pixels[0] == values[0] * p for v, p in zip(values, pixels)):
+            verdicts[field] = "proportional to H x W"
+        else:
+            growth = values[-1] / values[0] if values[0] else float("inf")
+            verdicts[field] = f"grows {growth:.2f}x for {pixels[-1] / pixels[0]:.2f}x the pixels"
+    return verdicts
+
+
+def _spatial(shape: tuple[int, ...]) -> int:
+    count = 1
+    for n in shape[1:]:
+        count *= n
+    return count
