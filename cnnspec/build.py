@@ -1,19 +1,43 @@
-"""Graph -> torch.nn.Module.
+"""Graph -> torch.nn.Module, weights and exports.
 
 Submodules carry the spec's layer names, nested at the dots (``layer1.0.conv1``), so the
 ``state_dict`` keys read like torchvision's. ``forward`` walks the nodes in topological order and
-drops each tensor after its last reader, as the analyzer's peak-memory figure assumes.
+drops each tensor after its last reader, as the analyzer's peak-memory figure assumes; it is plain
+Python over a fixed list, so ``torch.fx.symbolic_trace`` and ``torch.compile`` see a static graph.
+
+Initialization (``init:`` in the spec): PyTorch's defaults, or one scheme for every conv, linear
+and locally connected weight with zero biases: ``kaiming`` is He et al. 2015's normal with fan-out
+for ReLU, as torchvision's ResNet initializes; ``xavier`` is Glorot & Bengio 2010's uniform.
+Weights are drawn on the CPU from a seeded generator, so a spec and a seed give the same weights
+on every device and the caller's random state is left untouched.
 """
 from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import sys
+import types
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from .build_modules import LocallyConnected
+from .errors import SpecError
+from .files import write_atomic
 from .graph import Graph, load
+from .spec import INIT_SCHEMES
 
 
 class Container(nn.Module):
     """A namespace for the layers of one block instance (``layer1``, ``layer1.0``)."""
+
+    def __getitem__(self, name: str) -> nn.Module:
+        """``model.layer1["0"]``: block instances named by a number are not attributes."""
+        return self._modules[name]
 
 
 class SpecModule(nn.Module):
@@ -38,6 +62,9 @@ class SpecModule(nn.Module):
         self._steps = [(name, module, inputs, tuple(i for i in inputs if last_use[i] == index and i not in keep))
                        for index, (name, module, inputs) in enumerate(steps)]
 
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._modules[name]
+
     def _place(self, name: str, module: nn.Module) -> None:
         parent: nn.Module = self
         *path, leaf = name.split(".")
@@ -59,12 +86,180 @@ class SpecModule(nn.Module):
             return values[self.output_names[0]]
         return tuple(values[name] for name in self.output_names)
 
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A random input of the spec's shape, on the model's device and in its dtype."""
+        reference = next(self.parameters(), None)
+        device = reference.device if reference is not None else None
+        dtype = reference.dtype if reference is not None else None
+        return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
 
-def build_module(graph: Graph) -> SpecModule:
-    """Build the graph's module with PyTorch's default initialization."""
-    return SpecModule(graph)
+
+# --- initialization ---------------------------------------------------------------------------
+
+def _kaiming(weight):
+    nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
 
 
-def build(spec: str | Graph) -> SpecModule:
+def _kaiming_uniform(weight):
+    nn.init.kaiming_uniform_(weight, mode="fan_in", nonlinearity="relu")
+
+
+SCHEMES = {
+    "default": None,
+    "kaiming": _kaiming,
+    "kaiming_uniform": _kaiming_uniform,
+    "xavier": nn.init.xavier_uniform_,
+    "xavier_normal": nn.init.xavier_normal_,
+    "orthogonal": nn.init.orthogonal_,
+}
+assert set(SCHEMES) == set(INIT_SCHEMES), "spec.INIT_SCHEMES names the schemes a spec may ask for"
+
+WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear, LocallyConnected)
+
+
+def filter_banks(module: nn.Module) -> list[torch.Tensor]:
+    """Views of a module's weight shaped as the conv or linear weight a scheme expects.
+
+    A locally connected layer is one convolution per output position, so each position's bank is
+    initialized as that convolution's weight [C_out, C_in, *kernel].
+    """
+    if isinstance(module, LocallyConnected):
+        positions, out_channels, fan_in = module.weight.shape
+        kernel = module.kernel
+        return list(module.weight.view(positions, out_channels, fan_in // math.prod(kernel), *kernel))
+    return [module.weight]
+
+
+@torch.no_grad()
+def initialize(model: nn.Module, scheme: str) -> None:
+    """Apply ``scheme`` to every conv, linear and locally connected weight; zero their biases."""
+    draw = SCHEMES[scheme]
+    if draw is None:
+        return
+    for module in model.modules():
+        if isinstance(module, WEIGHTED):
+            for bank in filter_banks(module):
+                draw(bank)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+# --- building ---------------------------------------------------------------------------------
+
+def build_module(graph: Graph, *, seed: int = 0, init: str | None = None, device=None, dtype=None) -> SpecModule:
+    """Build ``graph``: weights drawn on the CPU with ``seed`` by ``init`` (default: the spec's ``init:``,
+    else PyTorch's), then moved to ``device`` and ``dtype``. On the meta device nothing is drawn or allocated."""
+    scheme = init or graph.spec.init or "default"
+    if scheme not in SCHEMES:
+        raise SpecError(f"unknown init scheme '{scheme}'; choose from {', '.join(SCHEMES)}")
+    if device is not None and torch.device(device).type == "meta":
+        with torch.device("meta"):
+            model = SpecModule(graph)
+    else:
+        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+            torch.random.default_generator.manual_seed(seed)
+            model = SpecModule(graph)
+            initialize(model, scheme)
+    return model.to(device=device, dtype=dtype)
+
+
+def build(spec: str | Graph, *, seed: int = 0, init: str | None = None, device=None, dtype=None) -> SpecModule:
     """``cnnspec.build('vgg16')``: a spec path, built-in name or loaded Graph -> nn.Module."""
-    return build_module(spec if isinstance(spec, Graph) else load(spec))
+    graph = spec if isinstance(spec, Graph) else load(spec)
+    return build_module(graph, seed=seed, init=init, device=device, dtype=dtype)
+
+
+def describe(model: SpecModule) -> str:
+    """A short summary: name, input and output shapes, parameters, device and dtype."""
+    parameters = list(model.parameters())
+    count = sum(p.numel() for p in parameters)
+    trainable = sum(p.numel() for p in parameters if p.requires_grad)
+    where = f"{parameters[0].device}, {parameters[0].dtype}".replace("torch.", "") if parameters else "no weights"
+    outputs = ", ".join(model.output_names)
+    return (f"{model.spec_name}: input [N, {', '.join(map(str, model.input_shape))}] -> {outputs}; "
+            f"{count:,} params ({trainable:,} trainable); {len(list(model.modules())) - 1} modules; {where}")
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """The state_dict as safetensors (path ending .safetensors) or torch.save, written atomically."""
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import save
+        data = save(state, metadata={"spec": getattr(model, "spec_name", "")})
+    else:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getvalue()
+    write_atomic(path, data)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load weights saved by ``save_weights`` (either format) into ``model``, strictly."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+
+
+def export_onnx(model: SpecModule, path: str | Path, opset: int = 17) -> str:
+    """ONNX through the TorchScript exporter (the dynamo one needs onnxscript), checked by onnx.checker.
+
+    The batch axis is dynamic where the exporter can keep the other shapes known; otherwise (ONNX
+    infers no spatial size after a transposed convolution, which adaptive pooling needs) the batch
+    is fixed at 1. Returns which it did.
+    """
+    import onnx
+    model = model.eval()
+    error = None
+    for batch in ("dynamic", "1"):
+        buffer = io.BytesIO()
+        try:
+            _trace_to_onnx(model, buffer, opset, dynamic_batch=batch == "dynamic")
+            break
+        except torch.onnx.errors.OnnxExporterError as failure:
+            error = str(failure).split(" [Caused by")[0].splitlines()[0]
+    else:
+        raise SpecError(f"ONNX export of {model.spec_name} failed: {error}")
+    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
+    write_atomic(path, buffer.getvalue())
+    return f"batch {batch}"
+
+
+def _trace_to_onnx(model: SpecModule, buffer: io.BytesIO, opset: int, dynamic_batch: bool) -> None:
+    names = [name.replace(".", "_") for name in model.output_names]
+    with warnings.catch_warnings(), _silent_stdout():  # on failure, it prints its graph from C++
+        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated but needs no extra package
+        torch.onnx.export(model, (model.example_input(),), buffer, dynamo=False, opset_version=opset,
+                          input_names=["input"], output_names=names,
+                          dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}
+                          if dynamic_batch else None)
+
+
+@contextlib.contextmanager
+def _silent_stdout():
+    """Send file descriptor 1 to /dev/null, as C++ code writes there past sys.stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``cnnspec.build`` binds the package attribute ``build`` to this module, shadowing
+    the ``cnnspec.build()`` function; calling the module builds, so both spellings keep working."""
+
+    def __call__(self, *args, **kwargs) -> SpecModule:
+        return build(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

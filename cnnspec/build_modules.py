@@ -37,14 +37,18 @@ class Concat(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """[N, C, *spatial] -> [N, C] (or [N, C, 1, ...] with keepdim)."""
+    """[N, C, *spatial] -> [N, C] (or [N, C, 1, ...] with keepdim).
 
-    def __init__(self, kind: str, keepdim: bool = False):
+    The number of spatial axes is fixed at construction so that forward needs no x.dim(), which
+    torch.fx cannot trace.
+    """
+
+    def __init__(self, kind: str, keepdim: bool = False, spatial_axes: int = 2):
         super().__init__()
-        self.kind, self.keepdim = kind, keepdim
+        self.kind, self.keepdim, self.spatial_axes = kind, keepdim, spatial_axes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dims = tuple(range(2, x.dim()))
+        dims = tuple(range(2, 2 + self.spatial_axes))
         if self.kind == "avg":
             return x.mean(dim=dims, keepdim=self.keepdim)
         return x.amax(dim=dims, keepdim=self.keepdim)
@@ -71,6 +75,7 @@ class LocallyConnected(nn.Module):
 
     def __init__(self, in_shape, out_shape, kernel, stride, padding, bias: bool = True):
         super().__init__()
+        self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.kernel, self.stride, self.padding = tuple(kernel), tuple(stride), tuple(padding)
         self.out_spatial = tuple(out_shape[1:])
         positions = math.prod(self.out_spatial)
@@ -88,7 +93,8 @@ class LocallyConnected(nn.Module):
                                stride=(1, *self.stride))
         else:
             patches = F.unfold(x, self.kernel, padding=self.padding, stride=self.stride)
-        # patches: [N, C_in*K, P]; weight: [P, C_out, C_in*K] -> out [N, C_out, P]
-        out = torch.einsum("nkp,pok->nop", patches, self.weight)
-        out = out.reshape(x.shape[0], -1, *self.out_spatial)
+        # one matrix product per position: [P, N, C_in*K] @ [P, C_in*K, C_out] -> [P, N, C_out]
+        # (bmm rather than einsum: fvcore counts bmm exactly, einsum to 4 significant digits)
+        out = torch.bmm(patches.permute(2, 0, 1), self.weight.transpose(1, 2))
+        out = out.permute(1, 2, 0).reshape(-1, *self.out_shape)  # constant shape: ONNX keeps it
         return out + self.bias if self.bias is not None else out

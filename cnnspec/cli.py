@@ -319,6 +319,65 @@ def whatif(spec: str = SpecArgument,
               markup=False)
 
 
+TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
+
+
+def import_torch_module(module: str, command: str):
+    """Import a cnnspec module that needs PyTorch; a missing package is a usage error, not a traceback."""
+    import importlib
+    try:
+        return importlib.import_module(f"cnnspec.{module}")
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
+            raise
+        raise SpecError(f"`cnnspec {command}` needs {error.name.split('.')[0]}, which is not installed: "
+                        "pip install cnnspec[torch]") from None
+
+
+@app.command()
+def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
+          out: Optional[Path] = typer.Option(None, "--out", help="Save the weights: safetensors for a .safetensors "
+                                             "path, else torch.save of the state_dict."),
+          onnx: Optional[Path] = typer.Option(None, "--onnx", help="Export to ONNX (checked by onnx.checker)."),
+          python: Optional[Path] = typer.Option(None, "--python", help="Write standalone PyTorch source."),
+          seed: int = typer.Option(0, help="Seed for the initial weights."),
+          init: Optional[str] = typer.Option(None, help="Weight initialization; default: the spec's init:, "
+                                             "else PyTorch's.")):
+    """Build the spec as a torch.nn.Module; save its weights, export ONNX or PyTorch source."""
+    builder = import_torch_module("build", "build")
+    graph = load_graph(spec, input, set)
+    model = builder.build_module(graph, seed=seed, init=init)
+    echo(builder.describe(model))
+    if out:
+        builder.save_weights(model, out)
+        echo(f"weights: {out}")
+    if onnx:
+        echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
+    if python:
+        from .files import write_atomic
+        write_atomic(python, import_torch_module("export", "build").export_python(graph))
+        echo(f"python: {python}")
+
+
+@app.command()
+def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
+    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer."""
+    from rich.console import Console
+    checker = import_torch_module("verify", "verify")
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 250
+    failed = False
+    for spec in specs:
+        result = checker.verify(load_graph(spec))
+        console.print(checker.to_rich(result))
+        console.print(checker.summary(result), markup=False)
+        for failure in result.failures():
+            failed = True
+            sys.stderr.write(f"{result.name}: disagreement at {failure}\n")
+    raise typer.Exit(1 if failed else 0)
+
+
 def main() -> None:
     try:
         app()

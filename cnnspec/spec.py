@@ -28,6 +28,8 @@ TOP_KEYS = {"name", "description", "input", "include", "args", "blocks", "layers
             "train", "init"}
 BLOCK_KEYS = {"args", "inputs", "layers", "output", "description"}
 REQUIRED = "required"
+INIT_SCHEMES = ("default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "orthogonal")
+"""Weight initializations ``init:`` may name; cnnspec.build implements them."""
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 MAX_EXPANDED_VALUES = 1_000_000
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
@@ -524,7 +526,15 @@ def parse_spec(text: str, path: str = "<spec>", input_shape: tuple[int, ...] | N
     name = data.get("name", Path(path).stem)
     return Spec(str(name), path, shape, expander.nodes, outputs, data.locs["input"], output_locs,
                 description=str(data.get("description", "")), expect=data.get("expect"), train=data.get("train"),
-                init=data.get("init"), blocks=expander.instances)
+                init=read_init(data), blocks=expander.instances)
+
+
+def read_init(data: Mapping) -> str | None:
+    scheme = data.get("init")
+    if scheme is not None and scheme not in INIT_SCHEMES:
+        raise SpecError(f"unknown init '{scheme}'{closest(str(scheme), INIT_SCHEMES)}; "
+                        f"choose from {', '.join(INIT_SCHEMES)}", data.locs["init"])
+    return scheme
 
 
 def read_outputs(data: Mapping, expander: Expander, last: str) -> tuple[list[str], list[Loc]]:

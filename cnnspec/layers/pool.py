@@ -111,7 +111,7 @@ class GlobalPool(Layer):
 
     def to_torch(self, inputs):
         from ..build_modules import GlobalPool as Module
-        return Module(self.kind, self.keepdim)
+        return Module(self.kind, self.keepdim, spatial_axes=len(inputs[0]) - 1)
 
 
 @register

@@ -59,7 +59,8 @@ class Upsample(Layer):
 
     def to_torch(self, inputs):
         from torch import nn
-        return nn.Upsample(size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+        scale = tuple(self.scale_factor) if isinstance(self.scale_factor, list) else self.scale_factor
+        return nn.Upsample(size=self.size, scale_factor=scale, mode=self.mode,
                            align_corners=self.align_corners)
 
 

@@ -1,0 +1,187 @@
+"""Check the analyzer against PyTorch: parameters, every output shape, and MACs against fvcore.
+
+Parameters and buffers are counted on the model built on the meta device, and output shapes come
+from a forward pass on meta tensors: both exact, nothing allocated. MACs come from fvcore's
+``FlopCountAnalysis`` (it traces with real tensors, so the model is materialized on the CPU
+uninitialized, batch 1). fvcore's "flops" of conv, linear and matrix-product operators are
+multiply-accumulates, as ours, and must agree per layer and in total. fvcore also counts some
+elementwise operators (batch norm, upsampling, adaptive pooling) by conventions of its own; the
+analyzer's MACs leave those out, so they are reported as "convention differs", never as failures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .analysis import analyze
+from .build import build_module
+from .graph import Graph
+from .shape import Shape, format_shape
+
+MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
+"""fvcore operator handles that count multiply-accumulates (fvcore/nn/jit_handles.py)."""
+
+
+@dataclass
+class Figure:
+    """One figure as the analyzer computes it and as PyTorch (or fvcore) measures it."""
+    spec: object
+    torch: object
+
+    @property
+    def ok(self) -> bool:
+        return self.spec == self.torch
+
+
+@dataclass
+class LayerCheck:
+    name: str
+    type: str
+    shape: Figure
+    params: Figure
+    buffers: Figure
+    macs: Figure
+    other_ops: dict[str, int] = field(default_factory=dict)
+    """What fvcore counts beside MACs for this layer (batch_norm, upsample ...): a convention, not a check."""
+
+    @property
+    def disagreements(self) -> list[str]:
+        return [f"{what} {_text(figure.spec)} (spec) vs {_text(figure.torch)} ({source})"
+                for what, figure, source in (("output shape", self.shape, "torch"), ("params", self.params, "torch"),
+                                             ("buffers", self.buffers, "torch"), ("MACs", self.macs, "fvcore"))
+                if not figure.ok]
+
+
+@dataclass
+class Verification:
+    name: str
+    path: str
+    layers: list[LayerCheck]
+    params: Figure
+    buffers: Figure
+    macs: Figure
+
+    @property
+    def ok(self) -> bool:
+        return self.params.ok and self.buffers.ok and self.macs.ok and not any(
+            layer.disagreements for layer in self.layers)
+
+    def failures(self) -> list[str]:
+        found = [f"layer '{layer.name}': {problem}" for layer in self.layers for problem in layer.disagreements]
+        found += [f"total {what}: {figure.spec:,} (spec) vs {figure.torch:,}" for what, figure in
+                  (("params", self.params), ("buffers", self.buffers), ("MACs", self.macs)) if not figure.ok]
+        return found
+
+
+def verify(graph: Graph) -> Verification:
+    """Compare every node's shape, params, buffers and MACs with what PyTorch and fvcore measure."""
+    analysis = analyze(graph)
+    rows = {row.name: row for row in analysis.rows}
+    model = build_module(graph, device="meta")
+    shapes = meta_output_shapes(model, graph)
+    macs, other_ops = fvcore_counts(model)
+    layers = []
+    for node in graph.nodes[1:]:
+        module, row = model.get_submodule(node.name), rows[node.name]
+        layers.append(LayerCheck(
+            node.name, node.type, Figure(row.shape, shapes.get(node.name)),
+            Figure(row.params, sum(p.numel() for p in module.parameters())),
+            Figure(row.buffers, sum(b.numel() for b in module.buffers())),
+            Figure(row.macs, macs.get(node.name, 0)), other_ops.get(node.name, {})))
+    totals = analysis.totals
+    return Verification(graph.name, graph.path, layers,
+                        Figure(totals.params, sum(p.numel() for p in model.parameters())),
+                        Figure(totals.buffers, sum(b.numel() for b in model.buffers())),
+                        Figure(totals.macs, macs.get("", 0)))
+
+
+def meta_output_shapes(model, graph: Graph) -> dict[str, Shape]:
+    """Each node's output shape (batch axis dropped) from a forward pass on meta tensors."""
+    shapes: dict[str, Shape] = {}
+
+    def recorder(name):
+        return lambda module, inputs, output: shapes.__setitem__(name, tuple(output.shape[1:]))
+
+    hooks = [model.get_submodule(node.name).register_forward_hook(recorder(node.name)) for node in graph.nodes[1:]]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.empty(1, *graph.input_shape, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def fvcore_counts(meta_model) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Per module name ('' for the whole model): fvcore's MACs, and its other operator counts."""
+    model = meta_model.to_empty(device="cpu").eval()  # values are irrelevant to the counts
+    analysis = fvcore_analysis(model, (torch.zeros(1, *model.input_shape),))
+    macs, other = {}, {}
+    for name, counter in analysis.by_module_and_operator().items():
+        macs[name] = int(sum(count for op, count in counter.items() if op in MAC_OPERATORS))
+        other[name] = {op: int(count) for op, count in counter.items() if op not in MAC_OPERATORS and count}
+    return macs, other
+
+
+def fvcore_analysis(model, inputs: tuple):
+    """fvcore's FlopCountAnalysis, quiet, and counting convolutions written with padding='same'."""
+    from fvcore.nn import FlopCountAnalysis
+    analysis = FlopCountAnalysis(model, inputs).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    return analysis.set_op_handle("aten::_convolution_mode", _convolution_mode_macs)
+
+
+def _convolution_mode_macs(inputs, outputs):
+    """fvcore has no handle for aten::_convolution_mode (a conv with padding='same' or 'valid'), so
+    it would count 0; count it with fvcore's own convolution formula."""
+    from collections import Counter
+
+    from fvcore.nn.jit_handles import conv_flop_count, get_shape
+    return Counter({"conv": conv_flop_count(get_shape(inputs[0]), get_shape(inputs[1]), get_shape(outputs[0]),
+                                            transposed=False)})
+
+
+def _text(value) -> str:
+    if isinstance(value, tuple):
+        return format_shape(value)
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def to_rich(result: Verification):
+    """The agreement table: the analyzer's figure beside PyTorch's and fvcore's, per layer and in total."""
+    from rich.table import Table
+    table = Table(title=f"{result.name}: analyzer vs PyTorch (params, shapes) and fvcore (MACs)",
+                  title_justify="left")
+    for column in ("layer", "type", "shape", "torch shape", "params", "torch params", "MACs", "fvcore MACs"):
+        table.add_column(column, justify="left" if column in ("layer", "type") or "shape" in column else "right")
+    table.add_column("status")
+    for layer in result.layers:
+        table.add_row(layer.name, layer.type, _text(layer.shape.spec), _text(layer.shape.torch),
+                      _text(layer.params.spec), _text(layer.params.torch), _text(layer.macs.spec),
+                      _text(layer.macs.torch), _status(layer))
+    table.add_section()
+    status = "ok" if result.params.ok and result.macs.ok else "[red]DIFFERS[/red]"
+    table.add_row("total", "", "", "", _text(result.params.spec), _text(result.params.torch),
+                  _text(result.macs.spec), _text(result.macs.torch), status)
+    return table
+
+
+def _status(layer: LayerCheck) -> str:
+    if layer.disagreements:
+        return "[red]DIFFERS: " + "; ".join(layer.disagreements) + "[/red]"
+    if layer.other_ops:
+        counted = ", ".join(f"{op} {count:,}" for op, count in layer.other_ops.items())
+        return f"ok; convention differs: fvcore counts {counted}"
+    return "ok"
+
+
+def summary(result: Verification) -> str:
+    conventions = sum(1 for layer in result.layers if layer.other_ops)
+    if result.ok:
+        return (f"{result.name}: analyzer and PyTorch agree: {len(result.layers)} output shapes, "
+                f"{result.params.spec:,} params, {result.buffers.spec:,} buffer values, {result.macs.spec:,} MACs"
+                + (f"; fvcore's conventions differ at {conventions} layer(s) (not counted as MACs)"
+                   if conventions else ""))
+    return f"{result.name}: {len(result.failures())} disagreement(s)"

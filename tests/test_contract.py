@@ -1,0 +1,126 @@
+"""The layer contract, checked against PyTorch for every registered layer type.
+
+For a spread of arguments per type, the analyzer's output shape, parameters and buffers must equal
+what the layer's ``to_torch`` module has and computes, and its MACs must equal fvcore's count of
+multiply-accumulate operators. A new layer type fails ``test_every_type_has_cases`` until it
+brings cases of its own.
+"""
+import pytest
+import torch
+
+from cnnspec.layers import LAYERS
+from cnnspec.verify import MAC_OPERATORS, fvcore_analysis
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.jit, fvcore
+
+IMG = (6, 9, 11)  # odd, unequal sizes catch axis mix-ups
+SEQ = (4, 13)
+VOL = (4, 5, 6, 7)
+FLAT = (10,)
+
+CASES = {
+    "relu": [(IMG, {}), (FLAT, {"inplace": False})],
+    "relu6": [(IMG, {})],
+    "leaky_relu": [(IMG, {"negative_slope": 0.2})],
+    "silu": [(SEQ, {})],
+    "hardswish": [(IMG, {})],
+    "tanh": [(FLAT, {})],
+    "sigmoid": [(VOL, {})],
+    "gelu": [(IMG, {"approximate": "tanh"}), (FLAT, {})],
+    "softmax": [(FLAT, {}), (IMG, {"dim": 3})],
+    "conv": [(SEQ, {"out_channels": 5, "kernel_size": 3}),
+             (IMG, {"out_channels": 4, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0]}),
+             (VOL, {"out_channels": 2, "kernel_size": 2, "dilation": 2, "bias": False})],
+    "conv1d": [(SEQ, {"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 2, "groups": 4}),
+               (SEQ, {"out_channels": 3, "kernel_size": 4, "padding": "same"})],
+    "conv2d": [(IMG, {"out_channels": 4, "kernel_size": 3}),
+               (IMG, {"out_channels": 12, "kernel_size": 3, "stride": 2, "padding": 1, "groups": 3}),
+               (IMG, {"out_channels": 6, "kernel_size": 3, "groups": 6, "bias": False}),  # depthwise
+               (IMG, {"out_channels": 5, "kernel_size": 3, "dilation": [2, 3], "padding": "same"}),
+               (IMG, {"out_channels": 5, "kernel_size": 4, "padding": "same"}),  # even kernel: uneven pad
+               (IMG, {"out_channels": 2, "kernel_size": 5, "stride": 3, "padding": "valid"}),
+               (IMG, {"out_channels": 7, "kernel_size": 1})],
+    "conv3d": [(VOL, {"out_channels": 3, "kernel_size": [2, 3, 3], "stride": [1, 2, 2], "padding": 1})],
+    "conv_transpose": [(SEQ, {"out_channels": 3, "kernel_size": 4, "stride": 2, "padding": 1})],
+    "conv_transpose1d": [(SEQ, {"out_channels": 2, "kernel_size": 3, "stride": 3, "output_padding": 2})],
+    "conv_transpose2d": [(IMG, {"out_channels": 4, "kernel_size": 2, "stride": 2}),
+                         (IMG, {"out_channels": 9, "kernel_size": 3, "stride": 2, "padding": 1,
+                                "output_padding": 1, "groups": 3}),
+                         (IMG, {"out_channels": 2, "kernel_size": 3, "dilation": 2, "bias": False})],
+    "conv_transpose3d": [(VOL, {"out_channels": 2, "kernel_size": 2, "stride": [1, 2, 2]})],
+    "locally_connected1d": [(SEQ, {"out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1})],
+    "locally_connected2d": [(IMG, {"out_channels": 4, "kernel_size": 3}),
+                            (IMG, {"out_channels": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1,
+                                   "bias": False})],
+    "linear": [(FLAT, {"out_features": 7}), (FLAT, {"out_features": 3, "bias": False})],
+    "add": [([IMG, IMG], {}), ([FLAT, FLAT, FLAT], {})],
+    "multiply": [([IMG, (6, 1, 1)], {}), ([SEQ, SEQ], {})],
+    "concat": [([IMG, (2, 9, 11)], {}), ([IMG, (6, 4, 11)], {"dim": 2}), ([FLAT, (3,), (1,)], {})],
+    "batchnorm": [(IMG, {}), (FLAT, {"affine": False}), (VOL, {"track_running_stats": False})],
+    "batchnorm1d": [(SEQ, {"eps": 1e-3, "momentum": 0.01}), (FLAT, {})],
+    "batchnorm2d": [(IMG, {})],
+    "batchnorm3d": [(VOL, {"affine": False})],
+    "local_response_norm": [(IMG, {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}), (SEQ, {"size": 3})],
+    "maxpool": [(SEQ, {"kernel_size": 3, "stride": 2}), (VOL, {"kernel_size": 2})],
+    "avgpool": [(IMG, {"kernel_size": 3, "padding": 1, "stride": 2})],
+    "maxpool1d": [(SEQ, {"kernel_size": 2, "ceil_mode": True})],
+    "avgpool1d": [(SEQ, {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False})],
+    "maxpool2d": [(IMG, {"kernel_size": 2}), (IMG, {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+                  (IMG, {"kernel_size": 3, "stride": 1, "padding": 1}),
+                  (IMG, {"kernel_size": [2, 3], "stride": [2, 1], "dilation": 2})],
+    "avgpool2d": [(IMG, {"kernel_size": 2, "ceil_mode": True}), (IMG, {"kernel_size": [3, 1], "stride": 2})],
+    "maxpool3d": [(VOL, {"kernel_size": [1, 2, 2]})],
+    "avgpool3d": [(VOL, {"kernel_size": 2, "stride": 1})],
+    "global_avg_pool": [(IMG, {}), (SEQ, {"keepdim": True})],
+    "global_max_pool": [(VOL, {}), (IMG, {"keepdim": True})],
+    "adaptive_avg_pool": [(IMG, {"output_size": 4}), (SEQ, {"output_size": 5})],
+    "adaptive_max_pool": [(IMG, {"output_size": [2, 3]})],
+    "adaptive_avg_pool1d": [(SEQ, {"output_size": 1})],
+    "adaptive_max_pool1d": [(SEQ, {"output_size": 6})],
+    "adaptive_avg_pool2d": [(IMG, {"output_size": 1}), (IMG, {"output_size": [4, None]})],
+    "adaptive_max_pool2d": [(IMG, {"output_size": [5, 5]})],
+    "adaptive_avg_pool3d": [(VOL, {"output_size": [2, 2, 3]})],
+    "adaptive_max_pool3d": [(VOL, {"output_size": 2})],
+    "flatten": [(IMG, {}), (VOL, {"start_dim": 2}), (IMG, {"start_dim": 1, "end_dim": 2})],
+    "identity": [(IMG, {})],
+    "dropout": [(FLAT, {"p": 0.3})],
+    "upsample": [(IMG, {"scale_factor": 2}), (IMG, {"size": [13, 7], "mode": "bilinear"}),
+                 (SEQ, {"scale_factor": 1.5, "mode": "linear", "align_corners": True}),
+                 (VOL, {"scale_factor": [1, 2, 2], "mode": "trilinear"})],
+    "zero_pad": [(IMG, {"padding": 1}), (IMG, {"padding": [1, 0, 2, 3]}), (SEQ, {"padding": [2, 1]})],
+    "center_crop": [(IMG, {"size": [5, 6]}), ([IMG, (3, 4, 8)], {}), (SEQ, {"size": 8})],
+}
+
+
+def registered_types() -> list[str]:
+    return sorted({cls.type_name for cls in LAYERS.values()})
+
+
+def test_every_type_has_cases():
+    assert sorted(CASES) == registered_types()
+
+
+def measured(module, inputs: list[tuple[int, ...]]):
+    """Params, buffers, output shape (batch 2) and fvcore's MACs (batch 1) of a torch module."""
+    module.eval()
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    with torch.no_grad():
+        out = module(*[torch.randn(2, *shape) for shape in inputs])
+    analysis = fvcore_analysis(module, tuple(torch.randn(1, *shape) for shape in inputs))
+    macs = sum(count for op, count in analysis.by_operator().items() if op in MAC_OPERATORS)
+    return params, buffers, tuple(out.shape), macs
+
+
+@pytest.mark.parametrize("type_name, inputs, arguments", [
+    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
+    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+def test_analyzer_equals_torch(type_name, inputs, arguments):
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    layer = LAYERS[type_name].from_arguments(dict(arguments))
+    out = layer.out_shape(inputs)
+    params, buffers, shape, macs = measured(layer.to_torch(inputs), inputs)
+    assert shape == (2, *out)
+    assert params == layer.params(inputs)
+    assert buffers == layer.buffers(inputs)
+    assert macs == layer.macs(inputs, out)
