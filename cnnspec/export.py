@@ -114,6 +114,8 @@ def constructor(module: nn.Module) -> str:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in (
                 "device", "dtype"):
             continue
+        if parameter.name == "bias" and getattr(module, "affine", True) is False:
+            continue  # newer torch gives norms a bias flag; without affine it is implied, and older torch lacks it
         value = getattr(module, parameter.name)
         if parameter.name == "bias":
             value = value is not None

@@ -69,8 +69,9 @@ class Verification:
 
     def failures(self) -> list[str]:
         found = [f"layer '{layer.name}': {problem}" for layer in self.layers for problem in layer.disagreements]
-        found += [f"total {what}: {figure.spec:,} (spec) vs {figure.torch:,}" for what, figure in
-                  (("params", self.params), ("buffers", self.buffers), ("MACs", self.macs)) if not figure.ok]
+        found += [f"total {what}: {figure.spec:,} (spec) vs {figure.torch:,} ({source})" for what, figure, source in
+                  (("params", self.params, "torch"), ("buffers", self.buffers, "torch"),
+                   ("MACs", self.macs, "fvcore")) if not figure.ok]
         return found
 
 
