@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import SpecError
+from .errors import SpecError, TrainError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Analyze CNN architectures written as YAML specs: shapes, params, MACs/FLOPs, memory, "
@@ -44,6 +44,10 @@ class Ops(str, enum.Enum):
 
 
 OPS_COLUMNS = {Ops.macs: ["macs"], Ops.flops: ["flops"], Ops.both: ["macs", "flops"]}
+
+
+def TrainOption(help: str, *flags: str):  # noqa: N802 - reads like typer.Option
+    return typer.Option(None, *flags, help=help, rich_help_panel="Training")
 
 
 SpecArgument = typer.Argument(..., help="A spec file, or the name of a built-in spec (see `cnnspec list`).")
@@ -161,6 +165,100 @@ def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="W
         write_atomic(output, text)
     else:
         echo(text)
+
+
+TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
+
+
+def import_torch_module(module: str, command: str):
+    """Import a cnnspec module that needs PyTorch; a missing package is a usage error, not a traceback."""
+    import importlib
+    try:
+        return importlib.import_module(f"cnnspec.{module}")
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
+            raise
+        raise SpecError(f"`cnnspec {command}` needs {error.name.split('.')[0]}, which is not installed: "
+                        "pip install cnnspec[torch]") from None
+
+
+@app.command()
+def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
+          out: Optional[Path] = typer.Option(None, "--out", help="Save the weights: safetensors for a .safetensors "
+                                             "path, else torch.save of the state_dict."),
+          onnx: Optional[Path] = typer.Option(None, "--onnx", help="Export to ONNX (checked by onnx.checker)."),
+          python: Optional[Path] = typer.Option(None, "--python", help="Write standalone PyTorch source."),
+          seed: Optional[int] = typer.Option(None, help="Seed for the initial weights and the training run "
+                                             "(default 0, or the spec's train: seed)."),
+          init: Optional[str] = typer.Option(None, help="Weight initialization; default: the spec's init:, "
+                                             "else PyTorch's."),
+          train: bool = typer.Option(False, "--train", help="Train the model (settings: the spec's train: "
+                                     "section, then these options).", rich_help_panel="Training"),
+          data: Optional[str] = TrainOption("mnist1d, digits, synthetic, an .npz or an image folder."),
+          epochs: Optional[int] = TrainOption("Epochs."), steps: Optional[int] = TrainOption("Optimizer steps "
+                                                                                              "(instead of epochs)."),
+          batch_size: Optional[int] = TrainOption("Batch size (per process under torchrun)."),
+          optimizer: Optional[str] = TrainOption("sgd, adam or adamw."), lr: Optional[float] = TrainOption("Peak "
+                                                                                                        "learning rate."),
+          momentum: Optional[float] = TrainOption("SGD momentum."),
+          nesterov: Optional[bool] = TrainOption("Nesterov momentum.", "--nesterov/--no-nesterov"),
+          weight_decay: Optional[float] = TrainOption("Weight decay."),
+          label_smoothing: Optional[float] = TrainOption("Label smoothing."),
+          schedule: Optional[str] = TrainOption("constant, step, cosine or onecycle."),
+          warmup_epochs: Optional[float] = TrainOption("Linear warmup, in epochs."),
+          device: Optional[str] = TrainOption("auto, cpu, cuda, cuda:1 ..."),
+          precision: Optional[str] = TrainOption("fp32, bf16 or fp16 (autocast)."),
+          channels_last: Optional[bool] = TrainOption("channels_last memory format.",
+                                                      "--channels-last/--no-channels-last"),
+          compile: Optional[bool] = TrainOption("torch.compile the model.", "--compile/--no-compile"),
+          augment: Optional[bool] = TrainOption("Random crop and flip (image folders).", "--augment/--no-augment"),
+          runs: Optional[str] = TrainOption("Folder for runs (default runs/)."),
+          name: Optional[str] = TrainOption("Run name (default: the spec's name)."),
+          resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint.",
+                                      rich_help_panel="Training"),
+          progress: bool = typer.Option(True, "--progress/--no-progress", rich_help_panel="Training")):
+    """Build the spec as a torch.nn.Module; save its weights, export ONNX or PyTorch source; or --train it."""
+    graph = load_graph(spec, input, set)
+    if train:
+        trainer = import_torch_module("train", "build --train")
+        options = dict(data=data, epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                       momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, seed=seed,
+                       label_smoothing=label_smoothing, schedule=schedule, warmup_epochs=warmup_epochs, device=device,
+                       precision=precision, channels_last=channels_last, compile=compile, augment=augment, runs=runs,
+                       name=name, resume=resume, progress=progress)
+        echo(trainer.summary(trainer.train(graph, trainer.config_from(graph, options))))
+        return
+    builder = import_torch_module("build", "build")
+    model = builder.build_module(graph, seed=seed or 0, init=init)
+    echo(builder.describe(model))
+    if out:
+        builder.save_weights(model, out)
+        echo(f"weights: {out}")
+    if onnx:
+        echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
+    if python:
+        from .files import write_atomic
+        write_atomic(python, import_torch_module("export", "build").export_python(graph))
+        echo(f"python: {python}")
+
+
+@app.command()
+def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
+    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer."""
+    from rich.console import Console
+    checker = import_torch_module("verify", "verify")
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 250
+    failed = False
+    for spec in specs:
+        result = checker.verify(load_graph(spec))
+        console.print(checker.to_rich(result))
+        console.print(checker.summary(result), markup=False)
+        for failure in result.failures():
+            failed = True
+            sys.stderr.write(f"{result.name}: disagreement at {failure}\n")
+    raise typer.Exit(1 if failed else 0)
 
 
 class CheckFormat(str, enum.Enum):
@@ -319,71 +417,15 @@ def whatif(spec: str = SpecArgument,
               markup=False)
 
 
-TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
-
-
-def import_torch_module(module: str, command: str):
-    """Import a cnnspec module that needs PyTorch; a missing package is a usage error, not a traceback."""
-    import importlib
-    try:
-        return importlib.import_module(f"cnnspec.{module}")
-    except ModuleNotFoundError as error:
-        if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
-            raise
-        raise SpecError(f"`cnnspec {command}` needs {error.name.split('.')[0]}, which is not installed: "
-                        "pip install cnnspec[torch]") from None
-
-
-@app.command()
-def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
-          out: Optional[Path] = typer.Option(None, "--out", help="Save the weights: safetensors for a .safetensors "
-                                             "path, else torch.save of the state_dict."),
-          onnx: Optional[Path] = typer.Option(None, "--onnx", help="Export to ONNX (checked by onnx.checker)."),
-          python: Optional[Path] = typer.Option(None, "--python", help="Write standalone PyTorch source."),
-          seed: int = typer.Option(0, help="Seed for the initial weights."),
-          init: Optional[str] = typer.Option(None, help="Weight initialization; default: the spec's init:, "
-                                             "else PyTorch's.")):
-    """Build the spec as a torch.nn.Module; save its weights, export ONNX or PyTorch source."""
-    builder = import_torch_module("build", "build")
-    graph = load_graph(spec, input, set)
-    model = builder.build_module(graph, seed=seed, init=init)
-    echo(builder.describe(model))
-    if out:
-        builder.save_weights(model, out)
-        echo(f"weights: {out}")
-    if onnx:
-        echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
-    if python:
-        from .files import write_atomic
-        write_atomic(python, import_torch_module("export", "build").export_python(graph))
-        echo(f"python: {python}")
-
-
-@app.command()
-def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
-    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer."""
-    from rich.console import Console
-    checker = import_torch_module("verify", "verify")
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 250
-    failed = False
-    for spec in specs:
-        result = checker.verify(load_graph(spec))
-        console.print(checker.to_rich(result))
-        console.print(checker.summary(result), markup=False)
-        for failure in result.failures():
-            failed = True
-            sys.stderr.write(f"{result.name}: disagreement at {failure}\n")
-    raise typer.Exit(1 if failed else 0)
-
-
 def main() -> None:
     try:
         app()
     except SpecError as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(2)
+    except TrainError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

@@ -16,6 +16,10 @@ class Loc:
         return f"{self.path}:{self.line}:{self.col}"
 
 
+class TrainError(Exception):
+    """A training run that cannot go on (NaN loss, out of memory, a corrupt checkpoint); exit code 1."""
+
+
 class SpecError(Exception):
     """Bad input that the user must fix. The CLI prints it and exits with code 2."""
 

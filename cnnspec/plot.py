@@ -1,6 +1,8 @@
 """Pictures with matplotlib (Agg backend, imported only when drawing).
 
-``plot_training_curves`` draws a training run's loss and accuracy per epoch.
+``plot_layers`` draws per-layer bars of memory, params and MACs (one design, or several overlaid),
+``plot_sweep`` a resolution sweep as lines, ``plot_training_curves`` a training run per epoch.
+Every number comes from ``cnnspec.analysis``; this module only draws.
 """
 from __future__ import annotations
 
@@ -45,5 +47,124 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
             axis.legend()
     if title:
         figure.suptitle(title)
+    save_figure(figure, path)
+    plt.close(figure)
+
+
+# --- per-layer bars (cnnspec plot) -----------------------------------------------------------
+
+METRICS = {"memory": "forward memory (values)", "params": "parameters", "macs": "MACs"}
+FAMILY_COLORS = {"conv": "#4c78a8", "pool": "#e45756", "norm": "#eeca3b", "activation": "#9d9da1",
+                 "linear": "#b279a2", "merge": "#54a24b", "reshape": "#bab0ac", "resize": "#72b7b2",
+                 "base": "#222222"}
+"""One colour per layer family (the module a layer type lives in): convs blue, linear purple..."""
+
+
+def family(layer_type: str) -> str:
+    """'conv2d' -> 'conv': the cnnspec.layers module that defines the type; 'input' -> 'base'."""
+    from .layers import LAYERS
+    return LAYERS[layer_type].__module__.rsplit(".", 1)[-1] if layer_type in LAYERS else "base"
+
+
+def shown_rows(analysis, metrics) -> list:
+    """Rows that carry any of the plotted figures: in-place activations and views add nothing."""
+    return [row for row in analysis.rows if any(getattr(row, m) for m in metrics)]
+
+
+def plot_layers(analyses: list, path: str | Path, metrics=tuple(METRICS), log: bool = False,
+                by: str = "layer") -> None:
+    """One panel per metric, one bar per layer (or block, ``by='block'``); several analyses overlaid.
+
+    A single design's bars are coloured by layer family, so the course's lesson shows at a glance:
+    memory piles up in the early convolutions, parameters in the fully connected layers.
+    """
+    plt = _pyplot()
+    groups = [_bars(analysis, metrics, by) for analysis in analyses]
+    count = max(len(labels) for labels, _, _ in groups)
+    figure, axes = plt.subplots(len(metrics), 1, sharex=True, squeeze=False,
+                                figsize=(min(4 + 0.22 * count, 18), 1.2 + 2.2 * len(metrics)))
+    single = len(analyses) == 1
+    for axis, metric in zip(axes[:, 0], metrics):
+        for index, (analysis, (labels, values, families)) in enumerate(zip(analyses, groups)):
+            colors = [FAMILY_COLORS[f] for f in families] if single else f"C{index}"
+            axis.bar(range(len(labels)), values[metric], color=colors, alpha=1 if single else 0.55,
+                     width=0.85, label=analysis.name)
+        axis.set_ylabel(METRICS[metric])
+        axis.set_yscale("log" if log else "linear")
+        axis.yaxis.set_major_formatter(_human_formatter())
+        axis.grid(axis="y", alpha=0.3)
+    _label_layers(axes[-1, 0], groups, single)
+    _legend(axes[0, 0], groups[0][2] if single else None)
+    kind = "block" if by == "block" else "layer"
+    figure.suptitle(f"{' vs '.join(a.name for a in analyses)}: per {kind}" + (" (log scale)" if log else ""))
+    save_figure(figure, path)
+    plt.close(figure)
+
+
+def _bars(analysis, metrics, by: str) -> tuple[list[str], dict[str, list[int]], list[str]]:
+    """Labels, per-metric values and families of the bars; blocks sum their layers (compare.aligned)."""
+    if by == "block":
+        from .compare import Column, aligned
+        column = [Column(analysis.name, analysis)]
+        lines = {m: aligned(column, "block", m) for m in metrics}
+        labels = [line.label for line in lines[metrics[0]]]
+        values = {m: [line.values[0] for line in lines[m]] for m in metrics}
+        kinds = {label: family(analysis.rows[i].type) for i, label in reversed(list(enumerate(
+            row.name.split(".")[0] for row in analysis.rows)))}
+        return labels, values, [kinds[label] for label in labels]
+    rows = shown_rows(analysis, metrics)
+    return [r.name for r in rows], {m: [getattr(r, m) for r in rows] for m in metrics}, [family(r.type) for r in rows]
+
+
+def _label_layers(axis, groups, single: bool) -> None:
+    labels = groups[0][0]
+    if single or all(g[0] == labels for g in groups):
+        step = max(1, len(labels) // 60)  # at most ~60 names stay legible
+        axis.set_xticks(range(0, len(labels), step), labels[::step], rotation=90, fontsize=7)
+    else:
+        axis.set_xlabel("layer, in order")
+    axis.set_xlim(-0.6, max(len(g[0]) for g in groups) - 0.4)
+
+
+def _legend(axis, families: list[str] | None) -> None:
+    if families is None:
+        axis.legend(fontsize=8)
+        return
+    from matplotlib.patches import Patch
+    present = [f for f in FAMILY_COLORS if f in families]
+    axis.legend([Patch(color=FAMILY_COLORS[f]) for f in present], ["input" if f == "base" else f for f in present],
+                fontsize=8, ncol=len(present), loc="upper right")
+
+
+def _human_formatter():
+    from matplotlib.ticker import FuncFormatter
+    from .render import human
+    return FuncFormatter(lambda value, _: human(int(value)) if value >= 1 else f"{value:g}")
+
+
+def plot_sweep(analyses: list, path: str | Path) -> None:
+    """A resolution sweep as lines: totals against the input size (left), memory per layer (right)."""
+    plt = _pyplot()
+    from .shape import format_shape
+    labels = [format_shape(a.input_shape) for a in analyses]
+    figure, (totals_axis, layers_axis) = plt.subplots(1, 2, figsize=(12, 4.2))
+    totals = {"params": [a.totals.params for a in analyses], "MACs": [a.totals.macs for a in analyses],
+              "forward memory": [a.totals.memory for a in analyses], "peak memory": [a.peak_memory for a in analyses]}
+    for name, values in totals.items():
+        totals_axis.plot(labels, values, "-o", markersize=4, label=name)
+    totals_axis.set_yscale("log")
+    totals_axis.set_xlabel("input")
+    totals_axis.set_title("totals")
+    for analysis, label in zip(analyses, labels):
+        rows = shown_rows(analysis, ("memory",))
+        layers_axis.plot([r.memory for r in rows], label=label)
+    layers_axis.set_yscale("log")
+    layers_axis.set_xlabel("layer, in order")
+    layers_axis.set_title("forward memory per layer (values)")
+    for axis in (totals_axis, layers_axis):
+        axis.yaxis.set_major_formatter(_human_formatter())
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"{analyses[0].name}: resolution sweep")
     save_figure(figure, path)
     plt.close(figure)
