@@ -21,10 +21,15 @@ Ints = int | list[int]
 
 
 def untiled_warning(axis: str, n: int, kernel: int, stride: int, padding: int, dilation: int) -> str | None:
-    """Warn when flooring drops real input values, not just padding (AlexNet conv1 on 224)."""
+    """Warn when flooring drops real input values, not just padding (AlexNet conv1 on 224).
+
+    A stride longer than the window skips ``stride - window`` positions after every window by design
+    (ResNet's 1x1 stride-2 projection); a trailing gap no longer than that is not a flooring loss.
+    """
     out = conv_out(n, kernel, stride, padding, dilation)
-    unseen = n + 2 * padding - ((out - 1) * stride + effective_kernel(kernel, dilation))
-    if unseen <= padding:
+    window = effective_kernel(kernel, dilation)
+    unseen = n + 2 * padding - ((out - 1) * stride + window)
+    if unseen <= padding + max(0, stride - window):
         return None
     exact = exact_conv_out(n, kernel, stride, padding, dilation)
     return (f"{axis} {n} is not tiled by kernel {kernel}, stride {stride}, padding {padding}: "

@@ -95,6 +95,9 @@ def test_flooring_warning_only_when_real_input_is_dropped():
     (height, width) = alexnet.warnings([(3, 224, 224)])
     assert "height 224" in height and "last 1 input position(s) are never seen" in height
     assert width.startswith("width 224")
+    projection = conv(out_channels=128, kernel_size=1, stride=2)  # ResNet's downsample shortcut
+    assert projection.warnings([(64, 56, 56)]) == []  # skips every other position by design, not by flooring
+    assert conv(out_channels=8, kernel_size=2, stride=3).warnings([(1, 10, 10)])  # windows 0-1, 3-4, 6-7: 9 is lost
 
 
 def test_bias_params_are_the_part_of_params_the_course_leaves_out():
