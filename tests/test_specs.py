@@ -17,7 +17,7 @@ from cnnspec.analysis import Row
 from cnnspec.spec import builtin_dir, builtin_specs
 
 REFERENCE_MODELS = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn", "googlenet", "inception_v3",
-                    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+                    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet121"]
 
 TORCH_MODULE = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "relu": "ReLU", "maxpool2d": "MaxPool2d",
                 "avgpool2d": "AvgPool2d", "adaptive_avg_pool2d": "AdaptiveAvgPool2d", "linear": "Linear",
