@@ -125,14 +125,15 @@ def infer(graph: Graph, node: Node) -> None:
 
 
 def decide_in_place(graph: Graph) -> None:
-    """An in-place layer may overwrite its input only if nothing else reads that tensor."""
+    """An in-place layer may overwrite its input only if nothing else reads that tensor, backward included."""
     outputs = set(graph.outputs)
     for node in graph.nodes:
         if node.layer.memory != "inplace":
             continue
         source = graph[node.inputs[0]]
         while True:
-            if len(source.consumers) > 1 or source.name in outputs or isinstance(source.layer, Input):
+            if (len(source.consumers) > 1 or source.name in outputs or isinstance(source.layer, Input)
+                    or source.layer.output_saved_for_backward):
                 node.layer = dataclasses.replace(node.layer, inplace=False)
                 break
             if source.layer.memory == "new":

@@ -10,6 +10,8 @@ import torch
 import cnnspec
 from cnnspec.build import SCHEMES, build_module, export_onnx, load_weights, save_weights
 from cnnspec.graph import build_graph
+from cnnspec.layers import LAYERS
+from cnnspec.layers.activation import Activation, InplaceActivation
 from cnnspec.spec import INIT_SCHEMES, builtin_specs, parse_spec
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -75,6 +77,25 @@ def test_forward_gives_every_output_at_the_analyzed_shape(branchy):
     head, aux = model(torch.randn(3, *branchy.input_shape))
     assert head.shape == (3, *branchy["head"].out_shape)
     assert aux.shape == (3, *branchy["aux"].out_shape)
+
+
+ACTIVATIONS = sorted({cls.type_name for cls in LAYERS.values() if issubclass(cls, Activation)})
+IN_PLACE = sorted({cls.type_name for cls in LAYERS.values() if issubclass(cls, InplaceActivation)})
+
+
+@pytest.mark.parametrize("first", ACTIVATIONS)
+def test_in_place_after_any_activation_still_trains(first):
+    # tanh -> relu: tanh's backward reads its output, so the ReLU must not overwrite it (nor through a view)
+    for between in ["", "  - flatten\n"]:
+        for second in IN_PLACE:
+            graph = graph_of(f"input: [3, 4, 4]\nlayers:\n  - {{type: conv2d, out_channels: 2, kernel_size: 1}}\n"
+                             f"  - {first}\n{between}  - {second}\n")
+            model = build_module(graph).train()
+            model(torch.randn(2, 3, 4, 4)).sum().backward()
+            assert model.get_submodule(graph.nodes[-1].name).inplace == graph.nodes[-1].layer.inplace
+    saved = graph_of(f"input: [3, 4, 4]\nlayers:\n  - conv2d: {{out_channels: 2, kernel_size: 1}}\n  - {first}\n"
+                     "  - relu\n")
+    assert saved.nodes[-1].layer.inplace is not LAYERS[first].output_saved_for_backward
 
 
 @pytest.mark.parametrize("name", sorted(builtin_specs()))

@@ -45,6 +45,7 @@ class InplaceActivation(Activation):
 class ReLU(InplaceActivation):
     type_name: ClassVar[str] = "relu"
     module_name: ClassVar[str] = "ReLU"
+    output_saved_for_backward: ClassVar[bool] = True
 
 
 @register
@@ -59,6 +60,7 @@ class LeakyReLU(InplaceActivation):
     type_name: ClassVar[str] = "leaky_relu"
     aliases: ClassVar[tuple[str, ...]] = ("leakyrelu",)
     module_name: ClassVar[str] = "LeakyReLU"
+    output_saved_for_backward: ClassVar[bool] = True
     negative_slope: float = 0.01
 
     def torch_arguments(self) -> dict:
@@ -82,12 +84,14 @@ class Hardswish(InplaceActivation):
 class Tanh(Activation):
     type_name: ClassVar[str] = "tanh"
     module_name: ClassVar[str] = "Tanh"
+    output_saved_for_backward: ClassVar[bool] = True
 
 
 @register
 class Sigmoid(Activation):
     type_name: ClassVar[str] = "sigmoid"
     module_name: ClassVar[str] = "Sigmoid"
+    output_saved_for_backward: ClassVar[bool] = True
 
 
 @register
@@ -107,6 +111,7 @@ class Softmax(Activation):
     """Softmax over ``dim`` counted with the batch axis, as nn.Softmax takes it (1: channels)."""
     type_name: ClassVar[str] = "softmax"
     module_name: ClassVar[str] = "Softmax"
+    output_saved_for_backward: ClassVar[bool] = True
     flops_per_value: ClassVar[int] = 3
     dim: int = 1
 

@@ -49,6 +49,9 @@ class Layer:
     """How many inputs the layer takes: (at least, at most or None for any number)."""
     memory: ClassVar[Literal["new", "inplace", "view"]] = "new"
     """'inplace': may overwrite its input; 'view': shares its input's storage (flatten, identity)."""
+    output_saved_for_backward: ClassVar[bool] = False
+    """PyTorch's backward reads this layer's output (ReLU, tanh, sigmoid, softmax), so no layer after it
+    may overwrite that tensor in place: training would fail."""
 
     # --- shapes and counts -----------------------------------------------------------------
     def out_shape(self, inputs: list[Shape]) -> Shape:
