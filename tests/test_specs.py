@@ -2,18 +2,19 @@
 
 Every model in tests/data/reference/torchvision.json (measured from torchvision 0.26, not by cnnspec)
 must agree exactly: params, MACs, buffers, and the output shape of every leaf module in forward
-order. Where a spec and torchvision legitimately differ in what is a module, the mapping below says
-so, with the reason; nothing else is skipped.
+order. Where a spec and torchvision differ in what is a module, the tables below say so, with the
+reason; nothing else is skipped. Then every built-in spec: analyzes without warnings (except those
+listed with a reason), passes its own expect: figures, builds in torch with the parameters counted.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import cnnspec
-from cnnspec.analysis import Row
+from cnnspec.cli import app
 from cnnspec.spec import builtin_dir, builtin_specs
 
 REFERENCE_MODELS = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn", "googlenet", "inception_v3",
@@ -24,73 +25,127 @@ TORCH_MODULE = {"conv2d": "Conv2d", "batchnorm2d": "BatchNorm2d", "relu": "ReLU"
                 "dropout": "Dropout"}
 """Spec layer type -> the torch.nn module torchvision uses for it."""
 
-ALWAYS_FUNCTIONAL = {"input", "add", "concat", "flatten"}
-"""torchvision writes these as `out += identity`, torch.cat and torch.flatten: no module, no leaf."""
+FUNCTIONAL_EVERYWHERE = {"add": "out += identity", "concat": "torch.cat", "flatten": "torch.flatten"}
+"""Spec layer types that every torchvision model computes with a function: no module, no leaf."""
 
+FUNCTIONAL = {
+    "googlenet": {r"relu .*": "BasicConv2d calls F.relu"},
+    "inception_v3": {r"relu .*": "BasicConv2d calls F.relu",
+                     r"(avgpool2d|maxpool2d) Mixed_.*": "InceptionA..E pool with F.avg_pool2d / F.max_pool2d"},
+    "densenet121": {r"relu relu": "DenseNet.forward calls F.relu after features.norm5",
+                    r"adaptive_avg_pool2d avgpool": "DenseNet.forward calls F.adaptive_avg_pool2d"},
+}
+"""Per model: spec layers ('type name' patterns) that torchvision computes with a function."""
 
-def functional_in_torchvision(model: str, row: Row) -> bool:
-    """True for a spec layer that torchvision computes with a torch.* / F.* call (so it lists no leaf)."""
-    if row.type in ALWAYS_FUNCTIONAL:
-        return True
-    if model in ("googlenet", "inception_v3") and row.type == "relu":
-        return True  # BasicConv2d = conv + BN + F.relu(inplace=True)
-    if model == "inception_v3" and row.type in ("avgpool2d", "maxpool2d") and row.name.startswith("Mixed_"):
-        return True  # the pools inside InceptionA..E are F.avg_pool2d / F.max_pool2d
-    if model == "densenet121" and row.name in ("relu", "avgpool"):
-        return True  # DenseNet.forward: F.relu then F.adaptive_avg_pool2d after features.norm5
-    return False
+FOLDED = {model: {"AdaptiveAvgPool2d": "AdaptiveAvgPool2d(7) of a 7x7 map (AlexNet: (6) of 6x6) is the identity"}
+          for model in ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn")}
+"""Per model: torchvision leaf modules that the spec leaves out because they do nothing at this size."""
 
-
-def folded_by_spec(model: str, leaf: list) -> bool:
-    """True for a torchvision leaf the spec leaves out because it does nothing at this input size."""
-    module, _ = leaf
-    return module == "AdaptiveAvgPool2d" and model in ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn")
-    # AdaptiveAvgPool2d(7) (VGG) / (6) (AlexNet) on a 7x7 / 6x6 map: the identity, checked below
+AUX_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
+"""Extra outputs of the spec; the reference was built with aux_logits=False, so they are left out."""
 
 
 @pytest.fixture(scope="module")
 def analyses() -> dict:
-    return {}
+    return {name: cnnspec.analyze(cnnspec.load(name)) for name in builtin_specs()}
 
 
-def analysis_of(name: str, cache: dict, **overrides):
-    key = (name, tuple(sorted(overrides.items())))
-    if key not in cache:
-        cache[key] = cnnspec.analyze(cnnspec.load(name, overrides=overrides or None))
-    return cache[key]
+def main_path(model: str, analysis) -> list:
+    heads = tuple(head + "." for head in AUX_HEADS.get(model, ()))
+    return [row for row in analysis.rows if row.type != "input" and not row.name.startswith(heads)]
+
+
+def has_module(model: str, row) -> bool:
+    """Whether torchvision runs this spec layer as a leaf module (so the reference lists it)."""
+    if row.type in FUNCTIONAL_EVERYWHERE:
+        return False
+    return not any(re.fullmatch(pattern, f"{row.type} {row.name}") for pattern in FUNCTIONAL.get(model, {}))
 
 
 @pytest.mark.parametrize("model", REFERENCE_MODELS)
-def test_totals_equal_torchvision(model, torchvision_reference, analyses):
-    """Summed over the main path: the reference googlenet and inception_v3 have no aux heads."""
-    analysis, reference = analysis_of(model, analyses), torchvision_reference[model]
-    rows = [row for row in analysis.rows if row.name in set(main_path_rows(analysis))]
+def test_totals_equal_torchvision(model, analyses, torchvision_reference):
+    reference, rows = torchvision_reference[model], main_path(model, analyses[model])
+    assert list(analyses[model].input_shape) == reference["input"][1:]
     totals = {key: sum(getattr(row, key) for row in rows) for key in ("params", "trainable", "macs", "buffers")}
     assert totals == {key: reference[key] for key in totals}
 
 
 @pytest.mark.parametrize("model", REFERENCE_MODELS)
-def test_leaf_module_shapes_equal_torchvision(model, torchvision_reference, analyses):
-    analysis = analysis_of(model, analyses)
-    main_path = set(main_path_rows(analysis))
-    spec_leaves = [[TORCH_MODULE[row.type], list(row.shape)] for row in analysis.rows
-                   if row.name in main_path and not functional_in_torchvision(model, row)]
+def test_layer_shapes_follow_torchvision_leaf_modules(model, analyses, torchvision_reference):
     leaves = torchvision_reference[model]["leaf_modules"]
-    kept = [leaf for leaf in leaves if not folded_by_spec(model, leaf)]
-    assert spec_leaves == kept
-    for index, leaf in enumerate(leaves):
-        if folded_by_spec(model, leaf):
-            assert leaf[1] == leaves[index - 1][1]  # a folded module maps its input shape to itself
+    expected = [(kind, tuple(shape)) for kind, shape in leaves if kind not in FOLDED.get(model, {})]
+    spec = [(TORCH_MODULE[row.type], row.shape) for row in main_path(model, analyses[model]) if has_module(model, row)]
+    assert spec == expected
+    for before, (kind, shape) in zip(leaves, leaves[1:]):
+        if kind in FOLDED.get(model, {}):
+            assert shape == before[1]  # a folded module maps its input's shape to itself
 
 
-def main_path_rows(analysis) -> list[str]:
-    """Names of the rows the first output depends on (googlenet's aux heads are extra outputs;
-    torchvision's reference was built with aux_logits=False)."""
-    inputs = {row.name: row.inputs for row in analysis.rows}
-    needed, stack = set(), [analysis.outputs[0]]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(inputs[name])
-    return [row.name for row in analysis.rows if row.name in needed]
+def test_every_mapping_entry_is_used(analyses, torchvision_reference):
+    """The exception tables stay honest: each pattern matches a layer, each folded module occurs."""
+    for model, patterns in FUNCTIONAL.items():
+        for pattern in patterns:
+            assert any(re.fullmatch(pattern, f"{row.type} {row.name}") for row in analyses[model].rows), pattern
+    for model, kinds in FOLDED.items():
+        assert kinds.keys() <= {kind for kind, _ in torchvision_reference[model]["leaf_modules"]}
+    for model, heads in AUX_HEADS.items():
+        assert [name.split(".")[0] for name in analyses[model].outputs[1:]] == list(heads)
+
+
+def test_torch_builds_the_parameters_and_buffers_the_analyzer_counts(analyses):
+    for name in builtin_specs():
+        model = cnnspec.build(name, device="meta")
+        totals = analyses[name].totals
+        assert sum(p.numel() for p in model.parameters()) == totals.params, name
+        assert sum(b.numel() for b in model.buffers()) == totals.buffers, name
+
+
+ALLOWED_WARNINGS = {
+    "mnist1d_cnn": {"conv.0.conv": "the course's 40 -> 19: (40 - 3)/2 + 1 = 19.5 floors, the last sample "
+                                   "is never seen (as in the course's PyTorch code)"},
+}
+"""spec -> {layer: reason}: the only warnings `cnnspec analyze` may print on a built-in spec."""
+
+
+@pytest.mark.parametrize("name", sorted(builtin_specs()))
+def test_analyze_runs_clean(name):
+    result = CliRunner().invoke(app, ["analyze", name])
+    assert result.exit_code == 0, result.output
+    warned = sorted(set(re.findall(r"^warning: ([\w.\-]+):", result.output, re.M)))
+    assert warned == sorted(ALLOWED_WARNINGS.get(name, {})), result.output
+
+
+def test_every_spec_passes_its_expect_figures():
+    result = CliRunner().invoke(app, ["check", str(builtin_dir())])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name", sorted(builtin_specs()))
+def test_every_spec_cites_its_source_and_describes_itself(name):
+    """Header comment (source, then the course's design ideas), description: and expect: sections.
+    inception3a_naive is the other helper's comparison variant: its header says why it is wasteful."""
+    text = (builtin_dir() / f"{name}.yaml").read_text()
+    assert text.startswith("# ")
+    assert "Design ideas" in text or name == "inception3a_naive"
+    assert re.search(r"^description: \S", text, re.M) and re.search(r"^expect:", text, re.M)
+
+
+def test_shared_block_files_are_not_listed():
+    shared = sorted(path.name for path in builtin_dir().glob("_*.yaml"))
+    assert shared == ["_resnet_blocks.yaml", "_unet_blocks.yaml", "_vgg_blocks.yaml"]
+    assert not any(name.startswith("_") for name in builtin_specs())
+
+
+def yaml_lines(*files: str) -> int:
+    """Lines that hold YAML: neither blank nor only a comment (the header comments are required)."""
+    return sum(1 for file in files for line in (builtin_dir() / file).read_text().splitlines()
+               if line.strip() and not line.lstrip().startswith("#"))
+
+
+def test_resnet152_fits_in_60_lines_counting_its_whole_include_file():
+    assert yaml_lines("resnet152.yaml", "_resnet_blocks.yaml") <= 60
+
+
+def test_densenet121_fits_in_60_lines():
+    assert "include" not in (builtin_dir() / "densenet121.yaml").read_text()  # blocks written in the spec
+    assert yaml_lines("densenet121.yaml") <= 60
