@@ -417,6 +417,99 @@ def whatif(spec: str = SpecArgument,
               markup=False)
 
 
+def picture_format(output: Path, formats: tuple[str, ...]) -> str:
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in formats:
+        raise SpecError(f"{output}: the picture format comes from the suffix, one of "
+                        f"{', '.join('.' + f for f in formats)}. Received: {output.suffix or 'no suffix'}")
+    return fmt
+
+
+def import_plotting():
+    """cnnspec.plot, or a usage error when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError:
+        raise SpecError("drawing plots needs matplotlib, which is not installed: pip install cnnspec[plot]") from None
+    from . import plot
+    return plot
+
+
+@app.command()
+def plot(specs: List[str] = typer.Argument(..., help="One spec, or several to overlay (built-in names work)."),
+         output: Path = typer.Option(..., "-o", "--output", help="out.png, out.svg or out.pdf."),
+         log: bool = typer.Option(False, "--log", help="Log-scale y axes."),
+         by: str = typer.Option("layer", "--by", help="layer, or block (sums per top-level block)."),
+         metrics: str = typer.Option("memory,params,macs", help="Panels, from memory, params, macs, flops."),
+         input: Optional[str] = typer.Option(None, "--input", help="One spec at several inputs, drawn as lines: "
+                                             "3x160x160,3x224x224,3x320x320.")):
+    """Per-layer bars of memory, params and MACs; several specs overlaid; a resolution sweep as lines."""
+    from .analysis import analyze as run
+    plotting = import_plotting()
+    fmt = picture_format(output, plotting.FORMATS)
+    chosen = tuple(m.strip() for m in metrics.split(","))
+    if by not in ("layer", "block") or not all(m in ("memory", "params", "macs", "flops") for m in chosen):
+        raise SpecError(f"--by takes layer or block, --metrics memory, params, macs, flops. Received: --by {by} "
+                        f"--metrics {metrics}")
+    if input and len(specs) == 1:
+        figure = plotting.sweep_figure([run(load_graph(specs[0], shape)) for shape in input.split(",")])
+    elif input:
+        raise SpecError("--input sweeps one spec: cnnspec plot vgg16 --input 3x160x160,3x224x224 -o sweep.png")
+    else:
+        figure = plotting.layers_figure([run(load_graph(spec)) for spec in specs], chosen, log, by)
+    from .files import write_atomic
+    write_atomic(output, plotting.figure_bytes(figure, fmt))
+    echo(f"wrote {output}")
+
+
+class Layout(str, enum.Enum):
+    auto = "auto"
+    graphviz = "graphviz"
+    builtin = "builtin"
+
+
+LayoutOption = typer.Option(Layout.auto, help="SVG layout: Graphviz's dot when installed (auto), or the built-in one.")
+DepthOption = typer.Option(None, "--depth", min=0, help="Expand blocks this many levels deep; deeper ones "
+                           "become one box (0: every top-level block is one box).")
+
+
+@app.command("graph")
+def draw_graph(spec: str = SpecArgument,
+               output: Optional[Path] = typer.Option(None, "-o", "--output", help="out.svg, out.png (needs "
+                                                     "Graphviz), out.dot or out.mmd (Mermaid); default: DOT on stdout."),
+               depth: Optional[int] = DepthOption, layout: Layout = LayoutOption,
+               input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption):
+    """The layer graph with shapes on the edges and blocks as clusters: SVG, PNG, DOT or Mermaid."""
+    from . import drawing
+    picture = drawing.layout_graph(load_graph(spec, input, set), depth)
+    if output is None:
+        echo(drawing.to_dot(picture))
+        return
+    from .files import write_atomic
+    write_atomic(output, drawing.render(picture, picture_format(output, drawing.FORMATS), layout.value))
+    echo(f"wrote {output}")
+
+
+@app.command()
+def report(spec: str = SpecArgument,
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: NAME.html."),
+           depth: Optional[int] = DepthOption, input: Optional[str] = InputOption,
+           set: Optional[List[str]] = SetOption,
+           open_page: bool = typer.Option(False, "--open", help="Open the page in a browser.")):
+    """One self-contained HTML page (no network): summary, table, per-layer plots and the graph."""
+    from .analysis import analyze as run
+    from .files import write_atomic
+    from .report import report_html
+    import_plotting()
+    graph = load_graph(spec, input, set)
+    output = output or Path(f"{graph.name}.html")
+    write_atomic(output, report_html(graph, run(graph), depth))
+    echo(f"wrote {output}")
+    if open_page:
+        import webbrowser
+        webbrowser.open(output.resolve().as_uri())
+
+
 def main() -> None:
     try:
         app()

@@ -14,16 +14,33 @@ def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, smaller
+    matplotlib.rcParams["svg.hashsalt"] = "cnnspec"  # the same ids every run: pictures diff cleanly
     import matplotlib.pyplot as plt
     return plt
+
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def figure_bytes(figure, fmt: str) -> bytes:
+    """The figure as a PNG, SVG or PDF file's bytes; the figure is closed."""
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=_metadata(fmt))
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _metadata(fmt: str) -> dict:
+    """No date or version stamp, so `make docs` rewrites a picture only when it changed."""
+    return {"svg": {"Date": None, "Creator": None}, "png": {"Software": None},
+            "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}[fmt]
 
 
 def save_figure(figure, path: str | Path) -> None:
     """Render to memory, then write atomically: an interrupted run never leaves half a picture."""
     from .files import write_atomic
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, figure_bytes(figure, Path(path).suffix.lstrip(".").lower() or "png"))
 
 
 def plot_training_curves(history: list[dict], path: str | Path, title: str = "") -> None:
@@ -48,12 +65,12 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     if title:
         figure.suptitle(title)
     save_figure(figure, path)
-    plt.close(figure)
 
 
 # --- per-layer bars (cnnspec plot) -----------------------------------------------------------
 
-METRICS = {"memory": "forward memory (values)", "params": "parameters", "macs": "MACs"}
+METRICS = {"memory": "forward memory (values)", "params": "parameters", "macs": "MACs", "flops": "FLOPs"}
+DEFAULT_METRICS = ("memory", "params", "macs")
 FAMILY_COLORS = {"conv": "#4c78a8", "pool": "#e45756", "norm": "#eeca3b", "activation": "#9d9da1",
                  "linear": "#b279a2", "merge": "#54a24b", "reshape": "#bab0ac", "resize": "#72b7b2",
                  "base": "#222222"}
@@ -71,8 +88,12 @@ def shown_rows(analysis, metrics) -> list:
     return [row for row in analysis.rows if any(getattr(row, m) for m in metrics)]
 
 
-def plot_layers(analyses: list, path: str | Path, metrics=tuple(METRICS), log: bool = False,
+def plot_layers(analyses: list, path: str | Path, metrics=DEFAULT_METRICS, log: bool = False,
                 by: str = "layer") -> None:
+    save_figure(layers_figure(analyses, metrics, log, by), path)
+
+
+def layers_figure(analyses: list, metrics=DEFAULT_METRICS, log: bool = False, by: str = "layer"):
     """One panel per metric, one bar per layer (or block, ``by='block'``); several analyses overlaid.
 
     A single design's bars are coloured by layer family, so the course's lesson shows at a glance:
@@ -97,21 +118,20 @@ def plot_layers(analyses: list, path: str | Path, metrics=tuple(METRICS), log: b
     _legend(axes[0, 0], groups[0][2] if single else None)
     kind = "block" if by == "block" else "layer"
     figure.suptitle(f"{' vs '.join(a.name for a in analyses)}: per {kind}" + (" (log scale)" if log else ""))
-    save_figure(figure, path)
-    plt.close(figure)
+    return figure
 
 
 def _bars(analysis, metrics, by: str) -> tuple[list[str], dict[str, list[int]], list[str]]:
     """Labels, per-metric values and families of the bars; blocks sum their layers (compare.aligned)."""
     if by == "block":
-        from .compare import Column, aligned
-        column = [Column(analysis.name, analysis)]
-        lines = {m: aligned(column, "block", m) for m in metrics}
+        from .compare import Column, aligned, group_of
+        kinds: dict[str, str] = {}
+        for row in analysis.rows:  # a block is coloured by its first layer's family
+            kinds.setdefault(group_of(row.name, "block"), family(row.type))
+        lines = {m: [line for line in aligned([Column(analysis.name, analysis)], "block", m) if line.label in kinds]
+                 for m in metrics}
         labels = [line.label for line in lines[metrics[0]]]
-        values = {m: [line.values[0] for line in lines[m]] for m in metrics}
-        kinds = {label: family(analysis.rows[i].type) for i, label in reversed(list(enumerate(
-            row.name.split(".")[0] for row in analysis.rows)))}
-        return labels, values, [kinds[label] for label in labels]
+        return labels, {m: [line.values[0] for line in lines[m]] for m in metrics}, [kinds[k] for k in labels]
     rows = shown_rows(analysis, metrics)
     return [r.name for r in rows], {m: [getattr(r, m) for r in rows] for m in metrics}, [family(r.type) for r in rows]
 
@@ -143,6 +163,10 @@ def _human_formatter():
 
 
 def plot_sweep(analyses: list, path: str | Path) -> None:
+    save_figure(sweep_figure(analyses), path)
+
+
+def sweep_figure(analyses: list):
     """A resolution sweep as lines: totals against the input size (left), memory per layer (right)."""
     plt = _pyplot()
     from .shape import format_shape
@@ -166,5 +190,4 @@ def plot_sweep(analyses: list, path: str | Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.suptitle(f"{analyses[0].name}: resolution sweep")
-    save_figure(figure, path)
-    plt.close(figure)
+    return figure

@@ -32,3 +32,80 @@ def test_training_curves_svg_labels_both_panels(tmp_path):
     text = path.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text
     assert "accuracy" in text and "loss" in text and "epoch" in text
+
+
+# --- per-layer bars, overlays and sweeps ---------------------------------------------------------
+
+from cnnspec.analysis import analyze  # noqa: E402
+from cnnspec.graph import load  # noqa: E402
+from cnnspec.plot import layers_figure, plot_layers, plot_sweep, shown_rows  # noqa: E402
+
+
+def svg_texts(path) -> list[str]:
+    import xml.etree.ElementTree as ET
+    return [t.text or "" for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_layer_bars_svg_names_every_layer_that_carries_a_figure(tmp_path):
+    analysis = analyze(load("vgg16"))
+    path = tmp_path / "vgg16.svg"
+    plot_layers([analysis], path)
+    texts = svg_texts(path)
+    shown = [row.name for row in shown_rows(analysis, ("memory", "params", "macs"))]
+    assert len(shown) == 22 and "block1.conv.0.relu" not in shown  # in-place relus carry nothing
+    assert all(name in texts for name in shown)
+    assert {"forward memory (values)", "parameters", "MACs", "conv", "linear", "pool"} <= set(texts)
+
+
+def test_layer_bars_png_is_a_reasonable_picture(tmp_path):
+    path = tmp_path / "vgg16.png"
+    plot_layers([analyze(load("vgg16"))], path, log=True)
+    data = path.read_bytes()
+    width, height = png_size(data)
+    assert 600 < width < 2200 and 500 < height < 1200 and len(data) < 200_000
+
+
+def test_layer_bars_plot_the_analysis_values():
+    analysis = analyze(load("vgg16"))
+    figure = layers_figure([analysis], ("params",))
+    heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert heights == [row.params for row in shown_rows(analysis, ("params",))]
+    assert max(heights) == analysis.row("fc6").params == 102_764_544
+
+
+def test_blocks_sum_their_layers_and_overlays_get_a_legend(tmp_path):
+    analysis = analyze(load("vgg16"))
+    figure = layers_figure([analysis], ("macs",), by="block")
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert labels[:3] == ["input", "block1", "block2"]
+    assert heights[1] == sum(r.macs for r in analysis.rows if r.name.startswith("block1."))
+    path = tmp_path / "both.svg"
+    plot_layers([analyze(load("inception3a")), analyze(load("inception3a_naive"))], path)
+    texts = svg_texts(path)
+    assert "inception3a" in texts and "inception3a_naive" in texts
+
+
+def test_resolution_sweep_lines(tmp_path):
+    path = tmp_path / "sweep.svg"
+    plot_sweep([analyze(load("vgg16", (3, side, side))) for side in (160, 224)], path)
+    texts = svg_texts(path)
+    assert {"3x160x160", "3x224x224", "params", "MACs", "peak memory"} <= set(texts)
+
+
+def test_plot_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli import app
+    out = tmp_path / "v.png"
+    result = CliRunner().invoke(app, ["plot", "vgg16", "--by", "block", "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0 and png_size(out.read_bytes())[0] > 300
+
+
+def test_plot_command_rejects_an_unknown_suffix(tmp_path):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "cnnspec", "plot", "vgg16", "-o", str(tmp_path / "v.gif")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "error:" in done.stderr and ".png, .svg, .pdf" in done.stderr
+    assert "Traceback" not in done.stderr

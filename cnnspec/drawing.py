@@ -1,0 +1,455 @@
+"""The layer graph as a picture: Graphviz DOT, Mermaid (for Markdown), SVG and PNG.
+
+Boxes are layers (or whole blocks, collapsed below ``depth`` levels of nesting); blocks are
+clusters; every edge carries the shape of the tensor it moves. Branches are drawn the way the
+papers draw them: parallel branches side by side (inception, Szegedy et al. 2015, Figure 2), and an
+edge that jumps over a path to the same merge (a residual shortcut, He et al. 2016, Figure 2; a
+dense connection; a U-Net copy, Ronneberger et al. 2015, Figure 1) dashed, beside the main path.
+
+SVG and PNG come from Graphviz's ``dot`` when it is installed. Without it, SVG comes from a small
+built-in layered layout (ranks by longest path, rows ordered by their parents' positions), so the
+HTML report always has a graph; PNG needs ``dot``.
+"""
+from __future__ import annotations
+
+import html
+import shutil
+import subprocess
+from dataclasses import dataclass, field, fields
+
+from .errors import SpecError
+from .graph import Graph
+from .plot import family
+from .shape import format_shape
+
+FILLS = {"conv": "#c6dbef", "pool": "#fdd0c7", "norm": "#fcefb4", "activation": "#e8e8e8", "linear": "#e2cfe0",
+         "merge": "#c7e9c0", "reshape": "#eeeeee", "resize": "#cdeae7", "base": "#ffffff", "block": "#f2f2f2"}
+ABBREVIATIONS = {"out_channels": "", "out_features": "", "kernel_size": "k", "stride": "s", "padding": "p",
+                 "dilation": "d", "groups": "g", "output_padding": "op", "scale_factor": "x", "p": "p"}
+"""Argument names shortened in box labels: 'conv2d 64 k3 s2 p1'."""
+FORMATS = ("svg", "png", "dot", "mmd")
+
+
+@dataclass
+class Box:
+    """One drawn node: a layer, or a block collapsed into one box."""
+    id: str  # the layer's full name, or the block's dotted path
+    title: str  # the name inside its cluster
+    detail: str
+    family: str
+    cluster: str | None  # the innermost expanded block around it
+    layers: list[str] = field(default_factory=list)  # the layers drawn in it
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    shape: str
+    skip: bool  # jumps over another path to the same merge: drawn dashed, beside the main path
+
+
+@dataclass
+class Drawing:
+    name: str
+    boxes: list[Box]
+    edges: list[Edge]
+    clusters: list[str] = field(default_factory=list)  # expanded blocks, each after its parent
+
+    def children(self, cluster: str | None) -> tuple[list[str], list[Box]]:
+        """The clusters and boxes directly inside ``cluster`` (None: the top level)."""
+        return ([c for c in self.clusters if parent_cluster(c, self.clusters) == cluster],
+                [b for b in self.boxes if b.cluster == cluster])
+
+
+def parent_cluster(cluster: str, clusters: list[str]) -> str | None:
+    parts = cluster.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        if ".".join(parts[:cut]) in clusters:
+            return ".".join(parts[:cut])
+    return None
+
+
+def layer_detail(node) -> str:
+    """Type and the arguments that differ from their defaults: 'conv2d 64 k3 p1'."""
+    if not node.inputs:
+        return f"input {format_shape(node.out_shape)}"
+    words = [node.type]
+    for f in fields(node.layer):
+        value = getattr(node.layer, f.name)
+        if f.name == "inplace" or value == f.default or (isinstance(value, (list, tuple)) and len(
+                set(value)) == 1 and value[0] == f.default):
+            continue
+        if isinstance(value, (list, tuple)):
+            value = value[0] if len(set(value)) == 1 else "x".join(map(str, value))
+        key = ABBREVIATIONS.get(f.name, f"{f.name}=")
+        words.append(f"{key}{value}" if not isinstance(value, bool) else f"{f.name}={str(value).lower()}")
+    return " ".join(words)
+
+
+def skip_edges(graph: Graph) -> set[tuple[str, str]]:
+    """(u, v) where u also reaches another input of v: a shortcut, dense or skip connection."""
+    ancestors: dict[str, int] = {}
+    bit = {node.name: 1 << index for index, node in enumerate(graph.nodes)}
+    for node in graph.nodes:
+        ancestors[node.name] = 0
+        for name in node.inputs:
+            ancestors[node.name] |= bit[name] | ancestors[name]
+    return {(u, node.name) for node in graph.nodes if len(node.inputs) > 1 for u in node.inputs
+            if any(ancestors[w] & bit[u] for w in node.inputs if w != u)}
+
+
+def block_path(node, depth: int | None) -> tuple[list[str], str | None]:
+    """The expanded clusters around a node (outermost first) and the block it collapses into, if any."""
+    parts = node.block.split(".") if node.block else []
+    prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    if depth is None or len(prefixes) <= depth:
+        return prefixes, None
+    return prefixes[:depth], prefixes[depth]
+
+
+FOLDED = ("norm", "activation")
+"""Families drawn inside their producer's box ('conv2d 64 k3 + batchnorm2d + relu'), as papers draw them."""
+
+
+def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> Drawing:
+    """Boxes, clusters and shape-labelled edges; blocks nested deeper than ``depth`` become one box.
+
+    With ``fold``, a norm or activation that is the only reader of its input joins that layer's box.
+    """
+    boxes: dict[str, Box] = {}
+    box_of: dict[str, str] = {}
+    clusters: list[str] = []
+    members: dict[str, list] = {}
+    for node in graph.nodes:
+        expanded, collapsed = block_path(node, depth)
+        clusters += [c for c in expanded if c not in clusters]
+        cluster = expanded[-1] if expanded else None
+        box_id = collapsed or node.name
+        if fold and not collapsed and foldable(graph, node, boxes):
+            box_id = box_of[node.inputs[0]]
+        box_of[node.name] = box_id
+        members.setdefault(box_id, []).append(node)
+        if box_id not in boxes:
+            boxes[box_id] = Box(box_id, _local(box_id, cluster), "", "block" if collapsed else family(node.type),
+                                cluster)
+    for box_id, box in boxes.items():
+        box.layers = [node.name for node in members[box_id]]
+        box.detail = block_detail(members[box_id]) if box.family == "block" else " + ".join(
+            layer_detail(node) if index == 0 else node.type for index, node in enumerate(members[box_id]))
+        last = members[box_id][-1]
+        if last.name in graph.outputs and box.family != "block":
+            box.detail += f" \u2192 {format_shape(last.out_shape)}"
+    skips = skip_edges(graph)
+    edges: dict[tuple[str, str], Edge] = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            key = (box_of[name], box_of[node.name])
+            if key[0] != key[1] and key not in edges:
+                edges[key] = Edge(*key, format_shape(graph[name].out_shape), (name, node.name) in skips)
+    return elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), clusters))
+
+
+def elide_single_clusters(drawing: Drawing) -> Drawing:
+    """A cluster around a single box or cluster says nothing: drop it; the box's title takes its name."""
+    for cluster in sorted(drawing.clusters, key=lambda c: -c.count(".")):
+        inner, boxes = drawing.children(cluster)
+        if len(inner) + len(boxes) == 1:
+            parent = parent_cluster(cluster, drawing.clusters)
+            drawing.clusters.remove(cluster)
+            for box in boxes:
+                box.cluster = parent
+    for box in drawing.boxes:
+        box.title = _local(box.id, box.cluster)
+    return drawing
+
+
+def foldable(graph: Graph, node, boxes: dict[str, Box]) -> bool:
+    """A norm or activation whose input feeds nothing else, drawn in its input's box (same cluster)."""
+    if family(node.type) not in FOLDED or len(node.inputs) != 1:
+        return False
+    source = graph[node.inputs[0]]
+    return source.consumers == [node.name] and source.block == node.block and source.inputs != [] \
+        and source.name not in graph.outputs
+
+
+def block_detail(nodes: list) -> str:
+    """A collapsed block in a few words: '2x conv2d, 2x relu', or 'N layers' when varied."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.type] = counts.get(node.type, 0) + 1
+    if len(counts) > 3:
+        return f"{len(nodes)} layers"
+    return ", ".join(f"{n}x {t}" if n > 1 else t for t, n in counts.items())
+
+
+def _local(name: str, cluster: str | None) -> str:
+    return name[len(cluster) + 1:] if cluster and name.startswith(cluster + ".") else name
+
+
+# --- DOT and Mermaid text ----------------------------------------------------------------------
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(drawing: Drawing) -> str:
+    lines = [f"digraph {_quote(drawing.name)} {{",
+             f'  graph [rankdir=TB, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.32, '
+             f'label={_quote(drawing.name)}, labelloc=t];',
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=9, height=0.3, '
+             'color="#777777"];',
+             '  edge [fontname="Helvetica", fontsize=8, color="#555555", fontcolor="#333333", arrowsize=0.6];']
+    lines += _dot_cluster(drawing, None, "  ")
+    for edge in drawing.edges:
+        style = ', style=dashed, color="#2b6cb0", weight=0' if edge.skip else ", weight=4"
+        lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(' ' + edge.shape)}{style}];")
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def _dot_cluster(drawing: Drawing, cluster: str | None, indent: str) -> list[str]:
+    clusters, boxes = drawing.children(cluster)
+    lines = [f"{indent}{_quote(b.id)} [label=<<b>{html.escape(b.title)}</b><br/>{html.escape(b.detail)}>, "
+             f'tooltip={_quote(", ".join(b.layers))}, fillcolor="{FILLS[b.family]}"'
+             f'{", style=filled" if b.family == "block" else ""}];' for b in boxes]
+    for child in clusters:
+        lines.append(f"{indent}subgraph {_quote('cluster_' + child)} {{")
+        lines.append(f'{indent}  label={_quote(_local(child, cluster))}; labeljust=l; style="rounded,filled"; '
+                     f'fillcolor="#00000008"; color="#aaaaaa"; fontsize=9;')
+        lines += _dot_cluster(drawing, child, indent + "  ")
+        lines.append(f"{indent}}}")
+    return lines
+
+
+def to_mermaid(drawing: Drawing) -> str:
+    """A Mermaid flowchart: paste into Markdown (GitHub renders ```mermaid blocks)."""
+    ids = {box.id: f"n{index}" for index, box in enumerate(drawing.boxes)}
+    lines = ["flowchart TB"] + _mermaid_cluster(drawing, None, ids, "  ")
+    for edge in drawing.edges:
+        arrow = "-.->" if edge.skip else "-->"
+        lines.append(f'  {ids[edge.source]} {arrow}|"{edge.shape}"| {ids[edge.target]}')
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    return html.escape(text).replace('"', "#quot;")
+
+
+def _mermaid_cluster(drawing: Drawing, cluster: str | None, ids: dict[str, str], indent: str) -> list[str]:
+    clusters, boxes = drawing.children(cluster)
+    lines = [f'{indent}{ids[b.id]}["<b>{_mermaid_text(b.title)}</b><br/>{_mermaid_text(b.detail)}"]' for b in boxes]
+    for child in clusters:
+        lines.append(f'{indent}subgraph c{drawing.clusters.index(child)}["{_mermaid_text(_local(child, cluster))}"]')
+        lines += _mermaid_cluster(drawing, child, ids, indent + "  ")
+        lines.append(f"{indent}end")
+    return lines
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+def have_graphviz() -> bool:
+    return shutil.which("dot") is not None
+
+
+def run_dot(dot_text: str, fmt: str) -> bytes:
+    done = subprocess.run(["dot", f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+def to_svg(drawing: Drawing, layout: str = "auto") -> str:
+    """SVG by Graphviz (layout 'graphviz', or 'auto' when dot is installed) or by the built-in layout."""
+    if layout == "graphviz" or (layout == "auto" and have_graphviz()):
+        return run_dot(to_dot(drawing), "svg").decode()
+    return builtin_svg(drawing)
+
+
+def render(drawing: Drawing, fmt: str, layout: str = "auto") -> bytes:
+    """The drawing in one of FORMATS, as the bytes of the file."""
+    if fmt == "dot":
+        return to_dot(drawing).encode()
+    if fmt == "mmd":
+        return to_mermaid(drawing).encode()
+    if fmt == "svg":
+        return to_svg(drawing, layout).encode()
+    if fmt == "png":
+        if not have_graphviz():
+            raise SpecError("a PNG graph needs Graphviz's `dot` program (apt-get install graphviz); "
+                            ".svg, .dot and .mmd work without it")
+        return run_dot(to_dot(drawing), "png")
+    raise SpecError(f"graph formats are {', '.join(FORMATS)}. Received: {fmt!r}")
+
+
+# --- the built-in layout (no Graphviz) -----------------------------------------------------------
+
+BOX_HEIGHT, CHAR_WIDTH, GAP_X, GAP_Y = 30, 6.0, 18, 34
+CLUSTER_TOP, CLUSTER_SIDE, CLUSTER_BOTTOM = 14, 8, 6
+
+
+@dataclass
+class Placed:
+    x: float  # centre
+    y: float  # top
+    width: float
+
+
+def ranks(drawing: Drawing) -> dict[str, int]:
+    """Longest path from the input: every box sits below all of its inputs."""
+    rank = {box.id: 0 for box in drawing.boxes}
+    order = {box.id: i for i, box in enumerate(drawing.boxes)}
+    for edge in sorted(drawing.edges, key=lambda e: order[e.target]):
+        if order[edge.source] < order[edge.target]:
+            rank[edge.target] = max(rank[edge.target], rank[edge.source] + 1)
+    return rank
+
+
+def place(drawing: Drawing) -> tuple[dict[str, Placed], dict[int, list[str]]]:
+    """Rows by rank; in a row, each box goes under the mean of its inputs, pushed apart to not overlap.
+
+    An edge that spans several rows gets a narrow waypoint in each row between (Sugiyama et al.
+    1981), so a short branch runs beside a long one instead of through its boxes.
+    """
+    rank = ranks(drawing)
+    parents: dict[str, list[str]] = {box.id: [] for box in drawing.boxes}
+    rows: dict[int, list[str]] = {}
+    widths = {box.id: len(max(box.title, box.detail, key=len)) * CHAR_WIDTH + 16 for box in drawing.boxes}
+    for box in drawing.boxes:
+        rows.setdefault(rank[box.id], []).append(box.id)
+    waypoints: dict[int, list[str]] = {}
+    for index, edge in enumerate(drawing.edges):
+        previous = edge.source
+        if not edge.skip:
+            for r in range(rank[edge.source] + 1, rank[edge.target]):
+                point = f"~{index}~{r}"
+                rows[r].append(point)
+                parents[point], widths[point] = [previous], 6.0
+                waypoints.setdefault(index, []).append(point)
+                previous = point
+            parents[edge.target].append(previous)
+    tops = row_tops(drawing, rank, len(rows))
+    placed: dict[str, Placed] = {}
+    for r in sorted(rows):
+        wanted = []
+        for position, item in enumerate(rows[r]):
+            xs = [placed[p].x for p in parents[item] if p in placed]
+            wanted.append((sum(xs) / len(xs) if xs else 0.0, position, item))
+        wanted.sort(key=lambda entry: (entry[0], entry[1]))
+        xs, right = [], float("-inf")
+        for x, _, item in wanted:
+            x = max(x, right + widths[item] / 2 + GAP_X)
+            xs.append(x)
+            right = x + widths[item] / 2
+        shift = sum(w[0] - x for w, x in zip(wanted, xs)) / len(xs)
+        for (_, _, item), x in zip(wanted, xs):
+            placed[item] = Placed(x + shift, tops[r], widths[item])
+    return placed, waypoints
+
+
+def row_tops(drawing: Drawing, rank: dict[str, int], count: int) -> list[float]:
+    """Top of each row, leaving room for the cluster borders that open and close between rows."""
+    spans = cluster_spans(drawing, rank)
+    opening = [0] * (count + 1)
+    closing = [0] * (count + 1)
+    for cluster, (low, high) in spans.items():
+        opening[low] = max(opening[low], nesting(cluster, spans, low, 0))
+        closing[high] = max(closing[high], nesting(cluster, spans, high, 1))
+    tops, y = [], 24.0 + CLUSTER_TOP * opening[0]
+    for r in range(count):
+        tops.append(y)
+        y += BOX_HEIGHT + GAP_Y + CLUSTER_BOTTOM * closing[r] + CLUSTER_TOP * opening[r + 1]
+    return tops
+
+
+def cluster_spans(drawing: Drawing, rank: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """First and last row of each cluster's boxes."""
+    spans: dict[str, tuple[int, int]] = {}
+    for box in drawing.boxes:
+        for cluster in drawing.clusters:
+            if box.cluster == cluster or (box.cluster or "").startswith(cluster + "."):
+                low, high = spans.get(cluster, (rank[box.id], rank[box.id]))
+                spans[cluster] = (min(low, rank[box.id]), max(high, rank[box.id]))
+    return spans
+
+
+def nesting(cluster: str, spans: dict[str, tuple[int, int]], row: int, end: int) -> int:
+    """How many borders stack at this cluster's first (end 0) or last (end 1) row: itself and inner ones."""
+    inner = [c for c in spans if c.startswith(cluster + ".") and spans[c][end] == row]
+    return 1 + max((nesting(c, spans, row, end) for c in inner if parent_in(c, spans) == cluster), default=0)
+
+
+def parent_in(cluster: str, spans: dict) -> str | None:
+    return parent_cluster(cluster, list(spans))
+
+
+def builtin_svg(drawing: Drawing) -> str:
+    placed, waypoints = place(drawing)
+    spans = cluster_spans(drawing, ranks(drawing))
+    rects = cluster_rects(drawing, placed, spans)
+    boxes = [placed[box.id] for box in drawing.boxes]
+    left = min([p.x - p.width / 2 for p in placed.values()] + [r[0] for r in rects.values()]) - 20
+    right = max([p.x + p.width / 2 for p in placed.values()] + [r[2] for r in rects.values()]) + 110
+    bottom = max([p.y + BOX_HEIGHT for p in boxes] + [r[3] for r in rects.values()]) + 16
+    body = [f'<text x="{left + 10:.1f}" y="16" font-size="13" font-weight="bold">{html.escape(drawing.name)}</text>']
+    for cluster in drawing.clusters:
+        x0, y0, x1, y1 = rects[cluster]
+        local = _local(cluster, parent_cluster(cluster, drawing.clusters))
+        body.append(f'<g class="cluster"><title>{html.escape(cluster)}</title><rect x="{x0:.1f}" y="{y0:.1f}" '
+                    f'width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="6" fill="#00000008" stroke="#aaaaaa"/>'
+                    f'<text x="{x0 + 5:.1f}" y="{y0 + 10:.1f}" font-size="9" fill="#555555">{html.escape(local)}'
+                    '</text></g>')
+    for index, edge in enumerate(drawing.edges):
+        body.append(svg_edge(edge, placed[edge.source], placed[edge.target],
+                             [placed[p] for p in waypoints.get(index, [])]))
+    for box in drawing.boxes:
+        p = placed[box.id]
+        body.append(f'<g class="node"><title>{html.escape(", ".join(box.layers))}</title><rect x="{p.x - p.width / 2:.1f}" '
+                    f'y="{p.y:.1f}" width="{p.width:.1f}" height="{BOX_HEIGHT}" rx="5" fill="{FILLS[box.family]}" '
+                    f'stroke="#777777"/><text x="{p.x:.1f}" y="{p.y + 12:.1f}" text-anchor="middle" font-size="10" '
+                    f'font-weight="bold">{html.escape(box.title)}</text><text x="{p.x:.1f}" y="{p.y + 24:.1f}" '
+                    f'text-anchor="middle" font-size="9">{html.escape(box.detail)}</text></g>')
+    width, height = right - left, bottom
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="{left:.1f} 0 {width:.1f} {height:.1f}" font-family="Helvetica, Arial, sans-serif">\n'
+            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
+            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555555"/></marker></defs>\n'
+            + "\n".join(body) + "\n</svg>\n")
+
+
+def cluster_rects(drawing: Drawing, placed: dict[str, Placed], spans) -> dict[str, tuple[float, ...]]:
+    """Each cluster's rectangle: its boxes and inner clusters, with a border band for its label."""
+    rects: dict[str, tuple[float, ...]] = {}
+    for cluster in sorted(drawing.clusters, key=lambda c: -c.count(".")):
+        inner = [b for b in drawing.boxes if b.cluster == cluster or (b.cluster or "").startswith(cluster + ".")]
+        if not inner:
+            continue
+        xs0 = [placed[b.id].x - placed[b.id].width / 2 for b in inner]
+        xs1 = [placed[b.id].x + placed[b.id].width / 2 for b in inner]
+        ys0 = [placed[b.id].y for b in inner]
+        ys1 = [placed[b.id].y + BOX_HEIGHT for b in inner]
+        low, high = spans[cluster]
+        top = min(ys0) - CLUSTER_TOP * nesting(cluster, spans, low, 0)
+        bottom = max(ys1) + CLUSTER_BOTTOM * nesting(cluster, spans, high, 1)
+        children = [rects[c] for c in rects if parent_cluster(c, drawing.clusters) == cluster]
+        x0 = min(xs0 + [r[0] for r in children]) - CLUSTER_SIDE
+        x1 = max(xs1 + [r[2] for r in children]) + CLUSTER_SIDE
+        rects[cluster] = (x0, top, x1, bottom)
+    return rects
+
+
+def svg_edge(edge: Edge, source: Placed, target: Placed, waypoints: list[Placed]) -> str:
+    """A line through the waypoints, or for a skip a curve out to the right; the shape beside it."""
+    x0, y0, x1, y1 = source.x, source.y + BOX_HEIGHT, target.x, target.y
+    if edge.skip:
+        bend = max(source.x + source.width / 2, target.x + target.width / 2) + 40
+        path = f"M {x0 + source.width / 2:.1f} {y0 - BOX_HEIGHT / 2:.1f} C {bend:.1f} {y0:.1f} {bend:.1f} {y1:.1f} " \
+               f"{x1 + target.width / 2:.1f} {y1 + BOX_HEIGHT / 2:.1f}"
+        label_x, label_y = bend - 8, (y0 + y1) / 2
+        style = ' stroke="#2b6cb0" stroke-dasharray="5,3"'
+    else:
+        points = [(x0, y0)] + [(p.x, y) for p in waypoints for y in (p.y, p.y + BOX_HEIGHT)] + [(x1, y1)]
+        path = "M " + " L ".join(f"{x:.1f} {y:.1f}" for x, y in points)
+        label_x, label_y = (points[0][0] + points[1][0]) / 2 + 5, (points[0][1] + points[1][1]) / 2 + 3
+        style = ' stroke="#555555"'
+    return (f'<g class="edge"><path d="{path}" fill="none"{style} marker-end="url(#arrow)"/>'
+            f'<text x="{label_x:.1f}" y="{label_y:.1f}" font-size="8" fill="#333333">{html.escape(edge.shape)}</text></g>')

@@ -1,0 +1,178 @@
+"""The layer graph as DOT, Mermaid and SVG: every layer drawn once, shapes on edges, skips dashed."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import cnnspec
+from cnnspec import drawing
+from cnnspec.analysis import analyze
+from cnnspec.errors import SpecError
+from cnnspec.graph import build_graph, load
+from cnnspec.shape import format_shape
+
+SVG = "{http://www.w3.org/2000/svg}"
+RESIDUAL = """
+name: tiny_res
+input: [8, 16, 16]
+blocks:
+  basic:
+    args: {c: required}
+    layers:
+      - {type: conv2d, out_channels: c, kernel_size: 3, padding: 1, name: conv1}
+      - {type: relu, name: relu1}
+      - {type: conv2d, out_channels: c, kernel_size: 3, padding: 1, name: conv2}
+      - {type: add, inputs: [input, conv2], name: add}
+      - {type: relu, name: relu}
+layers:
+  - {type: basic, c: 8, name: res1}
+  - {type: basic, c: 8, name: res2}
+  - {type: flatten, name: flat}
+  - {type: linear, out_features: 10, name: fc}
+"""
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed "
+                               "(apt-get install graphviz); the built-in SVG layout is tested without it")
+
+
+def residual():
+    return build_graph(cnnspec.parse_spec(RESIDUAL, "tiny_res.yaml"))
+
+
+def drawn_layers(picture: drawing.Drawing) -> list[str]:
+    return [name for box in picture.boxes for name in box.layers]
+
+
+def test_every_layer_is_drawn_once_and_edges_carry_the_source_shape():
+    graph = load("vgg16")
+    picture = drawing.layout_graph(graph)
+    assert drawn_layers(picture) == [node.name for node in graph.nodes]
+    rows = {row.name: row for row in analyze(graph).rows}
+    box_last = {box.id: box.layers[-1] for box in picture.boxes}
+    for edge in picture.edges:
+        assert edge.shape == format_shape(rows[box_last[edge.source]].shape)
+    assert [e.shape for e in picture.edges][:3] == ["3x224x224", "64x224x224", "64x224x224"]
+
+
+def test_activations_fold_into_their_producer_and_boxes_describe_arguments():
+    picture = drawing.layout_graph(load("vgg16"))
+    first = picture.boxes[1]
+    assert first.layers == ["block1.conv.0.conv", "block1.conv.0.relu"]
+    assert first.detail == "conv2d 64 k3 p1 + relu"
+    assert picture.boxes[0].detail == "input 3x224x224"
+    assert picture.boxes[-1].detail == "linear 1000 \u2192 1000"
+    unfolded = drawing.layout_graph(load("vgg16"), fold=False)
+    assert len(unfolded.boxes) == len(load("vgg16").nodes)
+
+
+def test_single_box_clusters_are_elided():
+    picture = drawing.layout_graph(load("vgg16"))
+    assert "block1.conv.0" not in picture.clusters and "block1.conv" in picture.clusters
+    assert picture.boxes[1].cluster == "block1.conv" and picture.boxes[1].title == "0.conv"
+
+
+def test_depth_collapses_blocks_into_one_box():
+    picture = drawing.layout_graph(load("vgg16"), depth=0)
+    assert [b.id for b in picture.boxes[:3]] == ["input", "block1", "block2"]
+    assert picture.boxes[1].detail == "2x conv2d, 2x relu, maxpool2d"
+    assert picture.clusters == []
+    assert [(e.source, e.target, e.shape) for e in picture.edges[:2]] == [
+        ("input", "block1", "3x224x224"), ("block1", "block2", "64x112x112")]
+
+
+def test_residual_shortcut_is_a_skip_and_inception_branches_are_not():
+    picture = drawing.layout_graph(residual())
+    skips = [(e.source, e.target) for e in picture.edges if e.skip]
+    assert skips == [("input", "res1.add"), ("res1.add", "res2.add")]
+    assert drawing.skip_edges(load("inception3a")) == set()
+    add = next(b for b in picture.boxes if b.id == "res1.add")
+    assert add.layers == ["res1.add", "res1.relu"]  # the relu after a merge joins the merge's box
+
+
+def test_dot_text_names_clusters_and_dashes_skips():
+    text = drawing.to_dot(drawing.layout_graph(residual()))
+    assert text.startswith('digraph "tiny_res" {') and text.rstrip().endswith("}")
+    assert 'subgraph "cluster_res1"' in text
+    assert '"input" -> "res1.add" [label=" 8x16x16", style=dashed' in text
+
+
+def test_mermaid_flowchart():
+    picture = drawing.layout_graph(residual())
+    text = drawing.to_mermaid(picture)
+    lines = text.splitlines()
+    assert lines[0] == "flowchart TB"
+    assert sum(line.lstrip().startswith("subgraph ") for line in lines) == sum(line.strip() == "end" for line in lines)
+    assert sum("-.->" in line for line in lines) == 2
+    assert sum(" -->|" in line for line in lines) == len(picture.edges) - 2
+    assert '["<b>conv1</b><br/>conv2d 8 k3 p1 + relu"]' in text
+
+
+def svg_titles(text: str) -> list[str]:
+    root = ET.fromstring(text)
+    return [t.text or "" for t in root.iter(SVG + "title")]
+
+
+@pytest.mark.parametrize("spec", ["vgg16", "inception3a"])
+def test_builtin_svg_names_every_layer_and_keeps_boxes_apart(spec):
+    graph = load(spec)
+    text = drawing.to_svg(drawing.layout_graph(graph), layout="builtin")
+    root = ET.fromstring(text)
+    assert float(root.get("width")) > 150 and float(root.get("height")) > 200
+    drawn = ", ".join(svg_titles(text))
+    assert all(node.name in drawn.split(", ") for node in graph.nodes)
+    rects = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+             for g in root.iter(SVG + "g") if g.get("class") == "node" for r in g.iter(SVG + "rect")]
+    for i, (x, y, w, h) in enumerate(rects):
+        for x2, y2, w2, h2 in rects[i + 1:]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, "two boxes overlap"
+
+
+def test_builtin_svg_without_graphviz_and_png_needs_it(monkeypatch):
+    monkeypatch.setattr(drawing.shutil, "which", lambda name: None)
+    picture = drawing.layout_graph(residual())
+    text = drawing.render(picture, "svg").decode()
+    assert 'class="node"' in text and "stroke-dasharray" in text
+    with pytest.raises(SpecError, match="needs Graphviz"):
+        drawing.render(picture, "png")
+
+
+@needs_dot
+def test_graphviz_svg_names_every_layer():
+    graph = load("inception3a")
+    text = drawing.render(drawing.layout_graph(graph), "svg", "graphviz").decode()
+    root = ET.fromstring(text)
+    tooltips = {a.get("{http://www.w3.org/1999/xlink}title") for a in root.iter(SVG + "a")}
+    names = {name for tip in tooltips if tip for name in tip.split(", ")}
+    assert names >= {node.name for node in graph.nodes}
+    assert "cluster" not in svg_titles(text)  # inception3a's single-box branches have no clusters
+
+
+@needs_dot
+def test_graphviz_png(tmp_path):
+    from tests.test_plot import png_size
+    data = drawing.render(drawing.layout_graph(load("vgg16"), depth=1), "png")
+    width, height = png_size(data)
+    assert 150 < width < height
+
+
+@needs_dot
+def test_dot_accepts_the_dot_text():
+    text = drawing.to_dot(drawing.layout_graph(residual()))
+    done = subprocess.run(["dot", "-Tplain"], input=text.encode(), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().count("\nnode ") == len(drawing.layout_graph(residual()).boxes)
+
+
+def test_graph_command_writes_each_format(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli import app
+    runner = CliRunner()
+    for suffix in ("mmd", "dot", "svg"):
+        out = tmp_path / f"g.{suffix}"
+        result = runner.invoke(app, ["graph", "inception3a", "--layout", "builtin", "-o", str(out)],
+                               catch_exceptions=False)
+        assert result.exit_code == 0 and out.stat().st_size > 500
+    assert runner.invoke(app, ["graph", "vgg16", "--depth", "0"]).stdout.startswith('digraph "vgg16"')
