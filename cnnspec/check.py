@@ -13,26 +13,27 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
-from .analysis import Analysis, Row, analyze
+from .analysis import Analysis, Row, Totals, analyze
 from .errors import Loc, SpecError
-from .files import read_exact
 from .figures import Figure, FigureError, format_exact, parse_figure, parse_shape, shape_matches
+from .files import read_exact
 from .graph import load
 from .shape import format_shape
-from .spec import Mapping, read_yaml
-from .tables import Table, managed_tables, read_table, updated_text
+from .spec import Mapping
+from .tables import Table, managed_tables, read_tables, replace_tables
 
-Status = Literal["pass", "fail", "ambiguous", "error"]
+Status = Literal["pass", "fail", "ambiguous", "error", "note"]
 INPUT_NAMES = {"input", "data", "image", "images"}
+BLANK = {"", "-", "–", "—", "n/a"}
 
 
 @dataclass
 class Finding:
     path: str
     line: int
-    subject: str  # what was checked: "row 3 (CONV3-64) params", "expect: params"
+    subject: str  # what was checked: "CONV3-64 [params (no bias)] -> block1.conv.0.conv", "expect: params"
     status: Status
     message: str
 
@@ -45,6 +46,8 @@ ColumnKind = Literal["name", "output", "params", "weights", "memory", "macs", "f
 def column_kind(header: str) -> ColumnKind | None:
     """Interpret a header as people write it; 'FLOPs' and 'ops' are ambiguous (MACs or 2 x MACs + ...)."""
     h = header.lower()
+    if re.search(r"kernel|filter|patch|window|stride|receptive|padding", h):
+        return None  # sizes of the layer's window, not of its output
     if re.search(r"no bias|without bias|excl\.? bias|w/o bias", h):
         return "weights"
     if re.search(r"param|weight|#w", h):
@@ -53,7 +56,7 @@ def column_kind(header: str) -> ColumnKind | None:
         return "macs"
     if re.search(r"flop|\bops\b|operations|compute", h):
         return "flops?"
-    if re.search(r"memory|activation|\bmem\b", h):
+    if re.search(r"memory|activations|\bmem\b", h):
         return "memory"
     if re.search(r"output|shape|size|dimension", h):
         return "output"
@@ -73,47 +76,62 @@ def header_prefix(header: str) -> str:
     return next((prefix for word, prefix in words.items() if word in header.lower()), "")
 
 
-def memory_in_bytes(header: str, figure: Figure) -> bool:
+def in_bytes(header: str, figure: Figure) -> bool:
     return figure.unit == "bytes" or bool(re.search(r"byte|\b[kmg]i?b\b", header.lower()))
 
 
 # --- one cell ---------------------------------------------------------------------------------
 
-def compare_cell(kind: ColumnKind, header: str, text: str, row: Row | None, totals, analysis: Analysis) -> tuple[Status, str]:
-    """(status, message) for one cell against a layer row (or the totals when row is None)."""
-    if kind == "output":
-        written = parse_shape(text)
-        if row is None:
-            return "pass", "not checked on a totals row"
-        how = shape_matches(written, row.shape)
-        if how:
-            return "pass", f"{text} matches {format_shape(row.shape)} ({how})"
-        return "fail", f"written {text}, the spec gives {format_shape(row.shape)} (C x H x W)"
+COUNTS = {"params": ("params", lambda s: s.params), "weights": ("params without bias", lambda s: s.params - s.bias),
+          "memory": ("values", lambda s: s.memory)}
+UNITS_ALLOWED = {"params": {None, "count", "bytes"}, "weights": {None, "count", "bytes"},
+                 "memory": {None, "count", "bytes"}, "macs": {None, "macs", "flops", "ops"},
+                 "flops?": {None, "macs", "flops", "ops"}}
+
+
+def read_figure(text: str, header: str, kind: ColumnKind) -> Figure:
+    """A cell's figure; a bare number takes the header's prefix ('GFLOPs' column: '15.47')."""
     figure = parse_figure(text + header_prefix(header) if re.fullmatch(r"[\d.,]+", text) else text)
-    source = row if row is not None else totals
-    if kind == "params":
-        return judge(figure, source.params, "params")
-    if kind == "weights":
-        return judge(figure, source.params - source.bias, "params without bias")
-    if kind == "memory":
-        values = source.memory
-        if memory_in_bytes(header, figure):
-            return judge(figure, values * analysis.bytes_per_value, f"bytes in {analysis.dtype}")
-        return judge(figure, values, "values")
-    if kind == "macs" or figure.unit == "macs":
+    if figure.unit not in UNITS_ALLOWED[kind]:
+        raise FigureError(f"'{text}' is a figure in {figure.unit}, which a '{header}' column cannot hold")
+    return figure
+
+
+def compare_cell(kind: ColumnKind, header: str, text: str, source: Row | Totals,
+                 analysis: Analysis) -> tuple[Status, str]:
+    """(status, message) for one cell against a layer's row (or the totals)."""
+    if kind == "output":
+        return compare_shape(text, source.shape)
+    figure = read_figure(text, header, kind)
+    if kind in COUNTS:
+        what, count = COUNTS[kind]
+        if in_bytes(header, figure):
+            return judge(figure, count(source) * analysis.bytes_per_value, f"bytes ({what} in {analysis.dtype})")
+        return judge(figure, count(source), what)
+    if figure.unit == "macs" or (kind == "macs" and figure.unit is None):
         return judge(figure, source.macs, "MACs")
-    if figure.unit == "flops" and kind != "flops?":
-        return judge(figure, source.flops, "FLOPs")
+    return compare_ops(figure, header, source)
+
+
+def compare_ops(figure: Figure, header: str, source: Row | Totals) -> tuple[Status, str]:
+    """A figure called FLOPs or ops may count MACs (as torchvision and fvcore do): say so, don't guess."""
     as_flops, as_macs = figure.matches(source.flops), figure.matches(source.macs)
     if as_flops and as_macs:
-        return "pass", f"{text} matches (FLOPs and MACs agree here)"
+        return "pass", f"{figure.text} matches (FLOPs and MACs agree here)"
     if as_flops:
-        return "pass", f"{text} matches FLOPs {format_exact(source.flops)}"
+        return "pass", f"{figure.text} matches FLOPs {format_exact(source.flops)} ({figure.precision})"
     if as_macs:
-        return "ambiguous", (f"'{header}' is ambiguous: {text} is the MAC count {format_exact(source.macs)} "
+        return "ambiguous", (f"'{header}' is ambiguous: {figure.text} is the MAC count {format_exact(source.macs)} "
                              f"(as torchvision and fvcore say FLOPs), not FLOPs {format_exact(source.flops)}")
-    return "fail", (f"written {text}; the spec gives {format_exact(source.macs)} MACs and "
+    return "fail", (f"written {figure.text}; the spec gives {format_exact(source.macs)} MACs and "
                     f"{format_exact(source.flops)} FLOPs ('{header}' could mean either)")
+
+
+def compare_shape(text: str, shape: tuple[int, ...]) -> tuple[Status, str]:
+    how = shape_matches(parse_shape(text), shape)
+    if how:
+        return "pass", f"{text} matches {format_shape(shape)} ({how})"
+    return "fail", f"written {text}, the spec gives {format_shape(shape)} (C x H x W)"
 
 
 def judge(figure: Figure, true: int, what: str) -> tuple[Status, str]:
@@ -124,116 +142,181 @@ def judge(figure: Figure, true: int, what: str) -> tuple[Status, str]:
 
 # --- hand-written tables ----------------------------------------------------------------------
 
-def is_totals(cells: list[str]) -> bool:
-    return bool(cells) and bool(re.match(r"^\W*total", cells[0], re.I))
+REPEAT = re.compile(r"(?:^|\s)\(?[x×]\s*(\d+)\s*\)?$")  # 'CONV3-256 (x3)': three layers in one row
 
 
-def match_rows(table: Table, name_column: int | None, analysis: Analysis) -> tuple[list[Row | None], str]:
-    """Each table row's layer: by name when the names are the spec's, else by order over the layers
-    that store a tensor or hold parameters (in-place activations and views fold into them)."""
-    body = [cells for cells in table.rows if not is_totals(cells)]
-    by_name = {row.name.lower(): row for row in analysis.rows}
+def label_of(cells: list[str], name_column: int | None) -> str:
+    if name_column is None:
+        return cells[0] if cells else ""
+    return cells[name_column] if name_column < len(cells) else ""
+
+
+def is_totals(cells: list[str], name_column: int | None) -> bool:
+    return bool(re.match(r"^\W*(grand\s+)?total", label_of(cells, name_column), re.I))
+
+
+def layer_figures(analysis: Analysis, name: str) -> Row | None:
+    """A layer's row, or for a block instance ('inception3a') its layers summed, shaped like a Row."""
+    inner = [row for row in analysis.rows if row.name == name or row.name.startswith(name + ".")]
+    if not inner or inner[0].name == name:
+        return inner[0] if inner else None
+    sums = {key: sum(getattr(row, key) for row in inner)
+            for key in ("params", "trainable", "bias", "buffers", "macs", "flops", "memory")}
+    return Row(name=name, type="block", block=None, inputs=[], shape=inner[-1].shape, values=inner[-1].values,
+               receptive_field=None, **sums)
+
+
+def match_rows(table: Table, name_column: int | None, analysis: Analysis) -> tuple[list[list[Row]], str]:
+    """Each table row's layers: by name when the names are the spec's (or its blocks'), else by order
+    over the layers that store a tensor or hold parameters (in-place activations and views fold into
+    them); a row named 'CONV3-256 (x3)' takes three layers."""
+    labels = [label_of(cells, name_column) for cells in table.rows if not is_totals(cells, name_column)]
     if name_column is not None:
-        named = [by_name.get(cells[name_column].lower()) for cells in body]
-        if sum(row is not None for row in named) * 2 >= len(body):
-            return named, "by name"
-    candidates = [row for row in analysis.rows if row.memory or row.params]
-    if name_column is not None and body and body[0][name_column].lower() not in INPUT_NAMES:
-        candidates = candidates[1:]  # the table starts at the first layer, not the input
-    if len(candidates) != len(body):
-        raise SpecError(f"cannot match the table's {len(body)} rows to the spec's {len(candidates)} layers that "
-                        "store a tensor or hold parameters, by order; name the spec's layers in the table",
-                        Loc(table.path, table.header_line, 1))
-    return list(candidates), "by order"
+        lowered = {row.name.lower(): row.name for row in analysis.rows}
+        named = [layer_figures(analysis, lowered.get(label.lower(), label)) for label in labels]
+        if sum(row is not None for row in named) * 2 >= len(labels):
+            return [[row] if row else [] for row in named], "by name"
+    counts = [int(repeat[1]) if (repeat := REPEAT.search(label)) else 1 for label in labels]
+    layers = [row for row in analysis.rows if row.memory or row.params]
+    starts_at_input = bool(labels) and labels[0].lower() in INPUT_NAMES
+    if not starts_at_input and sum(counts) == len(layers) - 1:
+        layers = layers[1:]  # the table starts at the first layer, not the input
+    if sum(counts) != len(layers):
+        raise SpecError(f"cannot match the table's {sum(counts)} layer rows by order to the spec's {len(layers) - 1} "
+                        f"layers that store a tensor or hold parameters ({len(layers)} with the input); "
+                        "name the spec's layers in the table", Loc(table.path, table.header_line, 1))
+    groups, position = [], 0
+    for count in counts:
+        groups.append(layers[position:position + count])
+        position += count
+    return groups, "by order"
+
+
+def cell_parts(text: str, count: int) -> list[str]:
+    """'294,912; 589,824; 589,824' gives one figure per layer of a repeated row; one figure is each layer's."""
+    if ";" not in text:
+        return [text] * count
+    parts = [part.strip() for part in text.split(";")]
+    if len(parts) != count:
+        raise FigureError(f"'{text}' gives {len(parts)} figures for {count} layers")
+    return parts
 
 
 def check_table(table: Table, analysis: Analysis) -> list[Finding]:
     kinds = [column_kind(h) for h in table.header]
     name_column = kinds.index("name") if "name" in kinds else None
-    if not any(k not in (None, "name") for k in kinds):
-        raise SpecError(f"no column to check in header {table.header} (expected e.g. output, params, memory, MACs)",
-                        Loc(table.path, table.header_line, 1))
-    layers, how = match_rows(table, name_column, analysis)
-    findings, layer_iter = [], iter(layers)
+    groups, how = match_rows(table, name_column, analysis)
+    findings = [Finding(table.path, table.header_line, "rows", "note",
+                        f"matched {how}: {describe_matching(table, name_column, groups)}")]
+    groups_left = iter(groups)
     for cells, line in zip(table.rows, table.lines):
-        totals = is_totals(cells)
-        row = None if totals else next(layer_iter)
-        label = cells[name_column] if name_column is not None and name_column < len(cells) else f"line {line}"
-        target = "totals" if totals else (row.name if row else "?")
-        if not totals and row is None:
-            findings.append(Finding(table.path, line, label, "fail", f"no layer named '{label}' in the spec"))
+        label = label_of(cells, name_column) or f"line {line}"
+        targets = [("totals", analysis.totals)] if is_totals(cells, name_column) else \
+            [(row.name, row) for row in next(groups_left)]
+        if not targets:
+            findings.append(Finding(table.path, line, label, "fail", f"no layer or block named '{label}' in the spec"))
             continue
         for column, (kind, header) in enumerate(zip(kinds, table.header)):
             text = cells[column] if column < len(cells) else ""
-            if kind in (None, "name") or not text or text in ("-", "—"):
+            if kind in (None, "name") or text.lower() in BLANK or (kind == "output" and targets[0][0] == "totals"):
                 continue
-            subject = f"{label} [{header}] -> {target} ({how})"
-            try:
-                status, message = compare_cell(kind, header, text, row, analysis.totals, analysis)
-            except FigureError as error:
-                status, message = "error", f"row {line}, column '{header}': {error}"
-            findings.append(Finding(table.path, line, subject, status, message))
+            findings += check_cell(table.path, line, label, header, kind, text, targets, analysis)
     return findings
+
+
+def describe_matching(table: Table, name_column: int | None, groups: list[list[Row]]) -> str:
+    body = [(cells, line) for cells, line in zip(table.rows, table.lines) if not is_totals(cells, name_column)]
+    return ", ".join(f"{label_of(cells, name_column) or f'line {line}'} -> {'+'.join(r.name for r in group) or '?'}"
+                     for (cells, line), group in zip(body, groups))
+
+
+def check_cell(path: str, line: int, label: str, header: str, kind: ColumnKind, text: str,
+               targets: list[tuple[str, Row | Totals]], analysis: Analysis) -> list[Finding]:
+    try:
+        parts = cell_parts(text, len(targets))
+        results = [(name, *compare_cell(kind, header, part, source, analysis))
+                   for (name, source), part in zip(targets, parts)]
+    except FigureError as error:
+        return [Finding(path, line, f"{label} [{header}]", "error", f"row '{label}', column '{header}': {error}")]
+    return [Finding(path, line, f"{label} [{header}] -> {name}", status, message) for name, status, message in results]
+
+
+def check_hand_tables(path: str, analysis: Analysis) -> list[Finding]:
+    """Every table of the file whose header names a column to check."""
+    tables = [t for t in read_tables(path) if any(column_kind(h) not in (None, "name") for h in t.header)]
+    if not tables:
+        raise SpecError("no table whose header names a column to check (output, params, memory, MACs, FLOPs)",
+                        Loc(path, 1, 1))
+    return [finding for table in tables for finding in check_table(table, analysis)]
 
 
 # --- managed tables ---------------------------------------------------------------------------
 
 def check_managed(path: str) -> list[Finding]:
     text = read_exact(path)
+    findings = []
     tables = managed_tables(path, text)
-    if not tables:
-        return []
-    expected = updated_text(path, text)
-    if expected == text:
-        return [Finding(path, t.start + 1, f"managed table of {t.spec}", "pass", "up to date") for t in tables]
-    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), expected.splitlines(keepends=True),
-                                        f"{path} (written)", f"{path} (from the spec now)"))
-    first = next(t for t in tables if t.render() != "\n".join(text.splitlines()[t.start + 1:t.end]) + "\n")
-    return [Finding(path, first.start + 1, f"managed table of {first.spec}", "fail",
-                    f"the table differs from what the spec gives now (run `cnnspec table --update {path}`):\n{diff}")]
+    for table in tables:
+        subject = f"managed table of {table.spec}"
+        try:
+            generated = table.render()
+        except SpecError as error:
+            findings.append(unreadable(error, path))
+            continue
+        if generated == table.written:
+            findings.append(Finding(path, table.start + 1, subject, "pass", "up to date"))
+            continue
+        expected = replace_tables(text, {table.start: generated}, tables)
+        diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), expected.splitlines(keepends=True),
+                                            f"{path} (written)", f"{path} (from {table.spec} now)", n=1))
+        findings.append(Finding(path, table.start + 1, subject, "fail", "the table differs from what the spec gives "
+                                f"now (run `cnnspec table --update {path}`):\n{diff}"))
+    return findings
 
 
 # --- expect: in specs -------------------------------------------------------------------------
 
-TOTALS_KEYS = {"params": "params", "trainable": "trainable", "buffers": "buffers", "macs": "macs", "flops": "flops",
-               "memory": "memory"}
+TOTALS_KEYS = {"params", "trainable", "buffers", "macs", "flops", "memory"}
 ROW_KEYS = {"params", "macs", "flops", "memory", "output"}
 UNIT_WORDS = {"memory": "values", "macs": "MACs", "flops": "FLOPs"}
 
 
 def check_expect(spec_path: str) -> list[Finding]:
-    data = read_yaml(spec_path, Path(spec_path).read_text())
-    expect = data.get("expect") if isinstance(data, Mapping) else None
-    if expect is None:
+    """The figures of a spec's ``expect:`` section. YAML files without one (other configs) are not read."""
+    text = read_exact(spec_path)
+    top_level = re.search(r"^expect\s*:", text, re.M)
+    if not top_level:
         return []
+    graph = load(spec_path)
+    expect = graph.spec.expect
     if not isinstance(expect, Mapping):
-        raise SpecError("expect: must be a mapping of figures", data.locs["expect"])
-    analysis = analyze(load(spec_path))
+        line = text.count("\n", 0, top_level.start()) + 1
+        raise SpecError("expect: must be a mapping of figures", Loc(spec_path, line, 1))
+    analysis = analyze(graph)
     findings = []
     for key, value in expect.items():
         loc = expect.locs[key]
-        if key == "source":
-            continue
         if key == "layers":
             findings += check_layer_expectations(spec_path, value, loc, analysis)
         elif key == "output":
-            findings.append(check_outputs(spec_path, value, loc, analysis))
+            findings += check_outputs(spec_path, value, loc, analysis)
         elif key in TOTALS_KEYS:
             findings.append(expect_figure(spec_path, f"expect: {key}", value, loc,
-                                          getattr(analysis.totals, TOTALS_KEYS[key]), UNIT_WORDS.get(key, key)))
-        else:
-            known = ", ".join([*TOTALS_KEYS, "output", "layers", "source"])
+                                          getattr(analysis.totals, key), UNIT_WORDS.get(key, key)))
+        elif key != "source":
+            known = ", ".join([*sorted(TOTALS_KEYS), "output", "layers", "source"])
             raise SpecError(f"unknown expectation '{key}'; expect: takes {known}", expect.key_locs[key])
     return findings
 
 
 def expect_figure(path: str, subject: str, value: Any, loc: Loc, true: int, what: str) -> Finding:
+    """An int is exact; a string is a figure with its precision; {value:, source:} cites where it is from."""
     source = ""
     if isinstance(value, dict):
         source = f" [{value.get('source')}]" if value.get("source") else ""
         value = value.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, str, float)):
-        raise SpecError(f"{subject} must be a number or a figure like 138M. Received: {value!r}", loc)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SpecError(f"{subject} must be an integer or a figure like 138M or '15.47G'. Received: {value!r}", loc)
     try:
         figure = parse_figure(str(value))
     except FigureError as error:
@@ -242,62 +325,73 @@ def expect_figure(path: str, subject: str, value: Any, loc: Loc, true: int, what
     return Finding(path, loc.line, subject, status, message + source)
 
 
-def check_outputs(path: str, value: Any, loc: Loc, analysis: Analysis) -> Finding:
-    expected = value if isinstance(value, dict) else {analysis.outputs[0]: value}
-    for name, shape in expected.items():
+def expected_shape(value: Any, loc: Loc) -> tuple[int, ...]:
+    if isinstance(value, list) and all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+        return tuple(value)
+    if isinstance(value, str):
+        try:
+            return parse_shape(value)
+        except FigureError:
+            pass
+    raise SpecError(f"an expected shape is a list like [256, 28, 28]. Received: {value!r}", loc)
+
+
+def shape_finding(path: str, subject: str, value: Any, loc: Loc, actual: tuple[int, ...]) -> Finding:
+    shape = expected_shape(value, loc)
+    if shape == actual:
+        return Finding(path, loc.line, subject, "pass", f"{list(shape)} as the spec gives")
+    return Finding(path, loc.line, subject, "fail", f"written {list(shape)}, the spec gives {list(actual)}")
+
+
+def check_outputs(path: str, value: Any, loc: Loc, analysis: Analysis) -> list[Finding]:
+    """``output: [1000]`` for the first output, or a mapping output-name -> shape for several."""
+    if not isinstance(value, Mapping):
+        return [shape_finding(path, "expect: output", value, loc, analysis.row(analysis.outputs[0]).shape)]
+    findings = []
+    for name, shape in value.items():
         if name not in analysis.outputs:
-            return Finding(path, loc.line, "expect: output", "fail", f"'{name}' is not an output of the spec")
-        actual = analysis.row(name).shape
-        if not isinstance(shape, list) or tuple(shape) != actual:
-            return Finding(path, loc.line, "expect: output", "fail",
-                           f"written {shape}, the spec's output {name} is {list(actual)}")
-    return Finding(path, loc.line, "expect: output", "pass", f"outputs {', '.join(map(str, expected.values()))}")
+            raise SpecError(f"'{name}' is not an output of the spec (outputs: {', '.join(analysis.outputs)})",
+                            value.key_locs[name])
+        findings.append(shape_finding(path, f"expect: output: {name}", shape, value.locs[name],
+                                      analysis.row(name).shape))
+    return findings
 
 
 def check_layer_expectations(path: str, layers: Any, loc: Loc, analysis: Analysis) -> list[Finding]:
     if not isinstance(layers, Mapping):
         raise SpecError("expect: layers: maps layer names to figures", loc)
     findings = []
-    names = {row.name for row in analysis.rows}
     for name, figures in layers.items():
-        layer_loc = layers.locs[name]
-        if name not in names:
-            raise SpecError(f"expect: layers: no layer '{name}' in the spec", layers.key_locs[name])
-        row = layer_totals(analysis, name)
+        row = layer_figures(analysis, name)
+        if row is None:
+            raise SpecError(f"expect: layers: no layer or block '{name}' in the spec", layers.key_locs[name])
         if not isinstance(figures, Mapping):
-            raise SpecError(f"expect: layers: {name} takes a mapping of figures", layer_loc)
+            raise SpecError(f"expect: layers: {name} takes a mapping of figures", layers.locs[name])
         for key, value in figures.items():
+            subject = f"expect: layers: {name}: {key}"
             if key not in ROW_KEYS:
                 raise SpecError(f"unknown figure '{key}' for layer {name}; use {', '.join(sorted(ROW_KEYS))}",
                                 figures.key_locs[key])
             if key == "output":
-                ok = isinstance(value, list) and tuple(value) == row.shape
-                findings.append(Finding(path, figures.locs[key].line, f"expect: layers: {name}: output",
-                                        "pass" if ok else "fail", f"written {value}, the spec gives {list(row.shape)}"))
+                findings.append(shape_finding(path, subject, value, figures.locs[key], row.shape))
             else:
-                findings.append(expect_figure(path, f"expect: layers: {name}: {key}", value, figures.locs[key],
-                                              getattr(row, key), UNIT_WORDS.get(key, key)))
+                findings.append(expect_figure(path, subject, value, figures.locs[key], getattr(row, key),
+                                              UNIT_WORDS.get(key, key)))
     return findings
 
 
-def layer_totals(analysis: Analysis, name: str) -> Row:
-    """A layer's row, or for a block instance (inception3a) the sum over its layers, shaped like a Row."""
-    inner = [row for row in analysis.rows if row.name == name or row.name.startswith(name + ".")]
-    if len(inner) == 1:
-        return inner[0]
-    last = inner[-1]
-    return Row(name, "block", None, [], analysis.row(last.name).shape, *(
-        sum(getattr(r, f) for r in inner) for f in ("params", "trainable", "bias", "buffers", "macs", "flops",
-                                                    "values", "memory")), None)
+# --- walking paths ----------------------------------------------------------------------------
+
+DOCUMENTS = (".md", ".yaml", ".yml")
+HAND_TABLES = (".md", ".csv")
 
 
-# --- walking paths and reporting ----------------------------------------------------------------
-
-def collect(paths: list[str]) -> list[Path]:
+def collect(paths: list[str], suffixes: tuple[str, ...] = DOCUMENTS) -> list[Path]:
+    """Files named, and in directories the files with these suffixes (hidden ones skipped)."""
     files = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".md", ".yaml", ".yml")
+            files += sorted(p for p in path.rglob("*") if p.suffix in suffixes and p.is_file()
                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
@@ -306,15 +400,37 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def check_paths(paths: list[str]) -> list[Finding]:
+def check_document(path: str) -> list[Finding]:
+    if path.endswith(".md"):
+        return check_managed(path)
+    if path.endswith((".yaml", ".yml")):
+        return check_expect(path)
+    raise SpecError("nothing to check here without --spec: cnnspec check reads managed tables in Markdown and "
+                    "expect: in specs; a hand-written table takes --spec SPEC", Loc(path, 1, 1))
+
+
+def check_paths(paths: list[str], spec: str | None = None, dtype: str = "fp32") -> list[Finding]:
+    """Check every file; with ``spec``, as hand-written tables of that spec. A file that cannot be read
+    becomes an error finding at its line, and the others are still checked."""
+    analysis = analyze(load(spec), dtype) if spec else None
     findings = []
-    for path in collect(paths):
-        if path.suffix == ".md":
-            findings += check_managed(str(path))
-        elif path.suffix in (".yaml", ".yml"):
-            findings += check_expect(str(path))
+    for path in collect(paths, HAND_TABLES if analysis else DOCUMENTS):
+        try:
+            findings += check_hand_tables(str(path), analysis) if analysis else check_document(str(path))
+        except SpecError as error:
+            findings.append(unreadable(error, str(path)))
+        except (OSError, UnicodeDecodeError) as error:
+            findings.append(Finding(str(path), 1, "unreadable", "error", f"cannot read the file: {error}"))
     return findings
 
+
+def unreadable(error: SpecError, path: str) -> Finding:
+    where = error.loc or Loc(path, 1, 1)
+    layer = f"layer '{error.layer}': " if error.layer else ""
+    return Finding(where.path, where.line, "unreadable", "error", layer + error.message)
+
+
+# --- reports ----------------------------------------------------------------------------------
 
 def exit_code(findings: list[Finding]) -> int:
     if any(f.status == "error" for f in findings):
@@ -324,39 +440,49 @@ def exit_code(findings: list[Finding]) -> int:
 
 def summary(findings: list[Finding]) -> str:
     counts = {status: sum(f.status == status for f in findings) for status in ("pass", "fail", "ambiguous", "error")}
-    return (f"{counts['pass'] + counts['ambiguous']} passed, {counts['fail']} failed"
-            + (f" ({counts['ambiguous']} ambiguous)" if counts["ambiguous"] else "")
+    return (f"{counts['pass']} passed, {counts['fail']} failed"
+            + (f", {counts['ambiguous']} ambiguous" if counts["ambiguous"] else "")
             + (f", {counts['error']} unreadable" if counts["error"] else ""))
 
 
 def report(findings: list[Finding], format: str, verbose: bool = False) -> str:
     if format == "json":
-        return json.dumps({"findings": [asdict(f) for f in findings], "summary": summary(findings)}, indent=2)
+        return json.dumps({"findings": [asdict(f) for f in findings], "summary": summary(findings),
+                           "exit_code": exit_code(findings)}, indent=2)
     if format == "github":
-        level = {"fail": "error", "error": "error", "ambiguous": "warning"}
-        lines = [f"::{level[f.status]} file={f.path},line={f.line},title={f.subject}::"
-                 + f.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-                 for f in findings if f.status in level]
-        return "\n".join(lines + [summary(findings)])
+        return github(findings)
     if format == "junit":
         return junit(findings)
-    shown = [f for f in findings if verbose or f.status != "pass"]
+    troubled = {f.path for f in findings if f.status not in ("pass", "note")}
+    shown = [f for f in findings if verbose or f.status not in ("pass", "note")
+             or (f.status == "note" and f.path in troubled)]  # how rows matched explains a failure
     return "\n".join([f"{f.path}:{f.line}: {f.status.upper()} {f.subject}: {f.message}" for f in shown]
                      + [summary(findings)])
 
 
+def github(findings: list[Finding]) -> str:
+    """Workflow commands: ``::error file=F,line=L,title=T::message``; GitHub shows them on the line."""
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
+
+    level = {"fail": "error", "error": "error", "ambiguous": "warning"}
+    lines = [f"::{level[f.status]} file={prop(f.path)},line={f.line},title={prop(f.subject)}::{data(f.message)}"
+             for f in findings if f.status in level]
+    return "\n".join(lines + [summary(findings)])
+
+
 def junit(findings: list[Finding]) -> str:
-    failures = sum(f.status == "fail" for f in findings)
-    errors = sum(f.status == "error" for f in findings)
-    cases = []
-    for f in findings:
+    cases = [f for f in findings if f.status != "note"]
+    failures = sum(f.status == "fail" for f in cases)
+    errors = sum(f.status == "error" for f in cases)
+    lines = []
+    for f in cases:
         name = quoteattr(f"{f.path}:{f.line}: {f.subject}")
         body = {"fail": f"<failure message={quoteattr(f.message)}/>", "error": f"<error message={quoteattr(f.message)}/>",
-                "ambiguous": f"<system-out>{quoteattr(f.message)[1:-1]}</system-out>"}.get(f.status, "")
-        cases.append(f'  <testcase classname="cnnspec.check" name={name}>{body}</testcase>')
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="cnnspec check" tests="{len(findings)}" '
-            f'failures="{failures}" errors="{errors}">\n' + "\n".join(cases) + "\n</testsuite>")
-
-
-def check_hand_table(table_path: str, spec: str, dtype: str = "fp32") -> list[Finding]:
-    return check_table(read_table(table_path), analyze(load(spec), dtype))
+                "ambiguous": f"<system-out>{escape(f.message)}</system-out>"}.get(f.status, "")
+        lines.append(f'  <testcase classname="cnnspec.check" name={name}>{body}</testcase>')
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="cnnspec check" tests="{len(cases)}" '
+            f'failures="{failures}" errors="{errors}">\n' + "\n".join(lines) + "\n</testsuite>")

@@ -280,16 +280,10 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
     from . import render
     if update:
         from .check import collect
-        from .files import write_atomic
-        from .tables import updated_text
-        from .files import read_exact
-        for path in collect(targets):
-            if path.suffix == ".md":
-                text = read_exact(path)
-                new = updated_text(str(path), text)
-                if new != text:
-                    write_atomic(path, new)
-                    echo(f"updated {path}")
+        from .tables import update_file
+        for path in collect(targets, (".md",)):
+            if update_file(path):
+                echo(f"updated {path}")
         return
     if len(targets) != 1:
         raise SpecError("table takes one spec (or --update with files)")
@@ -319,10 +313,7 @@ def check(paths: List[str] = typer.Argument(..., help="Markdown files, specs wit
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Show passing figures too.")):
     """Check tables and expect: figures against the specs. Exit 0 all true, 1 something false, 2 unreadable."""
     from . import check as checks
-    if spec:
-        findings = [f for path in paths for f in checks.check_hand_table(path, spec, dtype.value)]
-    else:
-        findings = checks.check_paths(paths)
+    findings = checks.check_paths(paths, spec, dtype.value)
     echo(checks.report(findings, format.value, verbose))
     raise typer.Exit(checks.exit_code(findings))
 

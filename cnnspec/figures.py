@@ -89,11 +89,10 @@ def parse_figure(text: str) -> Figure:
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """'224x224x64', '[7x7x512]', '(64, 112, 112)', '4096' -> a tuple of ints (as written)."""
-    cleaned = text.strip().strip("[]()").strip()
-    parts = [p for p in _SHAPE_SEPARATORS.split(cleaned) if p]
-    if not parts or not all(p.replace(",", "").isdigit() for p in parts):
+    parts = _SHAPE_SEPARATORS.split(text.strip().strip("[]()").strip())
+    if not all(part.isdecimal() for part in parts):
         raise FigureError(f"'{text}' is not a shape (expected forms like 224x224x64, [7x7x512], (64, 112, 112))")
-    return tuple(int(p.replace(",", "")) for p in parts)
+    return tuple(int(part) for part in parts)
 
 
 def shape_matches(written: tuple[int, ...], shape: tuple[int, ...]) -> str | None:

@@ -9,7 +9,8 @@ A managed table sits between two comments in a Markdown file::
 
 The spec is found relative to the Markdown file, then to the working directory, then among the
 built-in specs. Optional ``input=3x320x320`` and ``dtype=fp16`` follow the columns. Only the lines
-between the two comments are ever rewritten; markers inside fenced code blocks are examples, not tables.
+between the two comments are ever rewritten, with the file's own line endings; markers inside fenced
+code blocks are examples, not tables.
 """
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import render
-from .analysis import analyze
+from .analysis import DTYPE_BYTES, analyze
 from .errors import Loc, SpecError
+from .figures import FigureError, parse_shape
+from .files import read_exact, write_atomic
 from .graph import load
 
 MARKER = re.compile(r"^<!--\s*cnnspec table\s+(?P<args>.*?)\s*-->\s*$")
 END_MARKER = re.compile(r"^<!--\s*/cnnspec\s*-->\s*$")
+FENCE = ("```", "~~~")
 
 
 @dataclass
@@ -43,12 +47,15 @@ def split_row(line: str) -> list[str]:
 
 
 def markdown_tables(path: str, text: str) -> list[Table]:
-    """Every pipe table in a Markdown text, with the line of each row."""
-    tables, lines = [], text.splitlines()
+    """Every pipe table in a Markdown text outside code blocks, with the line of each row."""
+    tables, lines, fenced = [], text.splitlines(), False
     index = 0
     while index < len(lines) - 1:
         header, rule = lines[index], lines[index + 1]
-        if header.lstrip().startswith("|") and re.fullmatch(r"\s*\|?[\s:\-|]+\|?\s*", rule) and "-" in rule:
+        if header.lstrip().startswith(FENCE):
+            fenced = not fenced
+        if not fenced and header.lstrip().startswith("|") and "-" in rule \
+                and re.fullmatch(r"\s*\|?[\s:\-|]+\|?\s*", rule):
             table = Table(path, split_row(header), [], [], index + 1)
             index += 2
             while index < len(lines) and lines[index].lstrip().startswith("|"):
@@ -62,25 +69,27 @@ def markdown_tables(path: str, text: str) -> list[Table]:
 
 
 def csv_table(path: str, text: str) -> Table:
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), 1)
+            if any(cell.strip() for cell in row)]
     if not rows:
         raise SpecError("the CSV file has no rows", Loc(path, 1, 1))
-    return Table(path, [c.strip() for c in rows[0]], [[c.strip() for c in row] for row in rows[1:]],
-                 list(range(2, len(rows) + 1)), 1)
+    (header_line, header), body = rows[0], rows[1:]
+    return Table(path, [c.strip() for c in header], [[c.strip() for c in row] for _, row in body],
+                 [number for number, _ in body], header_line)
 
 
-def read_table(path: str) -> Table:
-    """The table in a CSV file, or the first pipe table of a Markdown file."""
+def read_tables(path: str) -> list[Table]:
+    """The table of a CSV file, or every pipe table of a Markdown file."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"cannot read the table: {error}", Loc(path, 1, 1)) from None
     if path.endswith(".csv"):
-        return csv_table(path, text)
+        return [csv_table(path, text)]
     tables = markdown_tables(path, text)
     if not tables:
         raise SpecError("no Markdown table (| header | ... | with a |---| rule) found", Loc(path, 1, 1))
-    return tables[0]
+    return tables
 
 
 # --- managed tables ---------------------------------------------------------------------------
@@ -94,10 +103,20 @@ class ManagedTable:
     columns: list[str]
     input_shape: tuple[int, ...] | None
     dtype: str
+    written: str  # the lines between the comments as the file has them now
+    newline: str  # the file's line ending at the opening comment
+
+    @property
+    def loc(self) -> Loc:
+        return Loc(self.path, self.start + 1, 1)
 
     def render(self) -> str:
-        analysis = analyze(load(self.spec, self.input_shape), self.dtype)
-        return render.to_markdown(analysis, self.columns)
+        """The table as the spec gives it now, in the file's line endings."""
+        try:
+            analysis = analyze(load(self.spec, self.input_shape), self.dtype)
+        except SpecError as error:
+            raise SpecError(f"the managed table's spec '{self.spec}': {error}", self.loc) from None
+        return render.to_markdown(analysis, self.columns).replace("\n", self.newline)
 
 
 def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str], tuple[int, ...] | None, str]:
@@ -115,8 +134,14 @@ def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str]
     unknown = [c for c in columns if c not in render.COLUMNS]
     if unknown:
         raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(render.COLUMNS)}", loc)
-    shape = tuple(int(v) for v in options["input"].split("x")) if "input" in options else None
-    return parts[0], columns, shape, options.get("dtype", "fp32")
+    dtype = options.get("dtype", "fp32")
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"dtype= must be one of {', '.join(DTYPE_BYTES)}. Received: {dtype!r}", loc)
+    try:
+        shape = parse_shape(options["input"]) if "input" in options else None
+    except FigureError as error:
+        raise SpecError(f"input=: {error}", loc) from None
+    return parts[0], columns, shape, dtype
 
 
 def resolve_spec(reference: str, document: str) -> str:
@@ -127,9 +152,9 @@ def resolve_spec(reference: str, document: str) -> str:
 
 
 def managed_tables(path: str, text: str) -> list[ManagedTable]:
-    found, lines, open_marker, fenced = [], text.splitlines(), None, False
+    found, lines, open_marker, fenced = [], text.splitlines(keepends=True), None, False
     for index, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
+        if line.lstrip().startswith(FENCE):
             fenced = not fenced  # an example marker inside a code block is text, not a table
         if fenced:
             continue
@@ -144,7 +169,9 @@ def managed_tables(path: str, text: str) -> list[ManagedTable]:
                 raise SpecError("<!-- /cnnspec --> without an opening cnnspec table comment", Loc(path, index + 1, 1))
             first, args = open_marker
             spec, columns, shape, dtype = parse_marker(path, first + 1, args)
-            found.append(ManagedTable(path, first, index, resolve_spec(spec, path), columns, shape, dtype))
+            newline = lines[first][len(lines[first].rstrip("\r\n")):] or "\n"
+            found.append(ManagedTable(path, first, index, resolve_spec(spec, path), columns, shape, dtype,
+                                      "".join(lines[first + 1:index]), newline))
             open_marker = None
     if open_marker is not None:
         raise SpecError("the cnnspec table comment is never closed with <!-- /cnnspec -->",
@@ -152,9 +179,25 @@ def managed_tables(path: str, text: str) -> list[ManagedTable]:
     return found
 
 
-def updated_text(path: str, text: str) -> str:
-    """The document with every managed table regenerated; everything else byte-for-byte."""
+def replace_tables(text: str, new: dict[int, str], tables: list[ManagedTable]) -> str:
+    """``text`` with the body of each table whose start is in ``new`` replaced; the rest byte-for-byte."""
     lines = text.splitlines(keepends=True)
-    for table in reversed(managed_tables(path, text)):
-        lines[table.start + 1:table.end] = [table.render()]
+    for table in reversed(tables):
+        if table.start in new:
+            lines[table.start + 1:table.end] = [new[table.start]]
     return "".join(lines)
+
+
+def updated_text(path: str, text: str) -> str:
+    """The document with every managed table regenerated."""
+    tables = managed_tables(path, text)
+    return replace_tables(text, {table.start: table.render() for table in tables}, tables)
+
+
+def update_file(path: str | Path) -> bool:
+    """Regenerate the managed tables of one Markdown file in place (atomically); True when it changed."""
+    text = read_exact(path)
+    new = updated_text(str(path), text)
+    if new != text:
+        write_atomic(path, new)
+    return new != text

@@ -1,59 +1,131 @@
-"""`cnnspec check`: hand-written tables, managed tables, expect: sections and report formats."""
+"""`cnnspec check`: hand-written tables, expect: sections, unreadable input and the report formats."""
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from cnnspec.check import check_expect, check_hand_table, check_managed, check_paths, exit_code
+from cnnspec.check import check_expect, check_paths, column_kind, exit_code
 from cnnspec.cli import app
-from cnnspec.errors import SpecError
-from cnnspec.tables import updated_text
 
 DATA = Path(__file__).parent / "data" / "tables"
-SLIDE = DATA / "cs231n_vgg16.md"
+ROWS = DATA / "cs231n_vgg16.md"  # one row per layer
+SLIDE = DATA / "cs231n_vgg16_slide.md"  # as the slide writes it: "CONV3-256 (x3)", "800K each", "a; b; c"
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-def test_the_cs231n_slide_passes_every_row_and_fails_its_memory_total():
-    findings = check_hand_table(str(SLIDE), "vgg16")
-    failed = [f for f in findings if f.status != "pass"]
-    assert len(failed) == 1
+def line_of(path: Path, start: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(start))
+
+
+def checked(table: str, tmp_path, name: str = "t.md", spec: str = "vgg16"):
+    path = tmp_path / name
+    path.write_text(table)
+    return check_paths([str(path)], spec)
+
+
+def test_the_cs231n_table_passes_every_row_and_fails_its_memory_total():
+    findings = check_paths([str(ROWS)], "vgg16")
+    failed = [f for f in findings if f.status not in ("pass", "note")]
     (total,) = failed
-    assert total.subject.startswith("TOTAL [memory (values)]")
-    assert "written 24M, true 15,237,608 values" in total.message
-    assert total.line == SLIDE.read_text().splitlines().index(
-        next(line for line in SLIDE.read_text().splitlines() if line.startswith("| TOTAL"))) + 1
+    assert total.subject == "TOTAL [memory (values)] -> totals" and total.line == line_of(ROWS, "| TOTAL")
+    assert total.message == "written 24M, true 15,237,608 values (2 significant digits)"
     assert sum(f.status == "pass" for f in findings) == 22 * 3 + 1  # 22 rows x 3 figures + the params total
     assert exit_code(findings) == 1
 
 
+def test_the_slide_as_written_with_repeated_rows():
+    findings = check_paths([str(SLIDE)], "vgg16")
+    (note,) = [f for f in findings if f.status == "note"]
+    assert "CONV3-256 (x3) -> block3.conv.0.conv+block3.conv.1.conv+block3.conv.2.conv" in note.message
+    failed = {f.line: f.message for f in findings if f.status == "fail"}
+    assert failed == {line_of(SLIDE, "| TOTAL |"): "written 24M, true 15,237,608 values (2 significant digits)",
+                      line_of(SLIDE, "| TOTAL (fp32"):
+                          "written ~96MB, true 60,950,432 bytes (values in fp32) (2 significant digits)"}
+    row = line_of(SLIDE, "| CONV3-512 (x3) | 28x28x512")
+    params = [f for f in findings if f.line == row and "params" in f.subject]
+    assert [f.message.split(" (")[0] for f in params] == ["1,179,648 matches 1,179,648 params without bias",
+                                                          "2,359,296 matches 2,359,296 params without bias",
+                                                          "2,359,296 matches 2,359,296 params without bias"]
+
+
+def test_a_wrong_row_is_named_with_written_and_true_figures(tmp_path):
+    table = ROWS.read_text().replace("| POOL2 | 28x28x256 | 200K | 0 |", "| POOL2 | 28x28x256 | 300K | 0 |")
+    table = table.replace("| FC | 4096 | 4096 | 16,777,216 |", "| FC | 2048 | 4096 | 16,777,216 |")
+    failed = [f for f in checked(table, tmp_path) if f.status == "fail"]
+    assert [(f.subject, f.message) for f in failed] == [
+        ("POOL2 [memory (values)] -> block3.pool", "written 300K, true 200,704 values (1 significant digit)"),
+        ("FC [output] -> fc7", "written 2048, the spec gives 4096 (C x H x W)"),
+        ("TOTAL [memory (values)] -> totals", "written 24M, true 15,237,608 values (2 significant digits)")]
+
+
 def test_cli_exit_codes_and_formats():
-    result = runner.invoke(app, ["check", str(SLIDE), "--spec", "vgg16"])
-    assert result.exit_code == 1 and "67 passed, 1 failed" in result.stdout
-    github = runner.invoke(app, ["check", str(SLIDE), "--spec", "vgg16", "--format", "github"]).stdout
-    assert f"::error file={SLIDE},line=30," in github
-    junit = ET.fromstring(runner.invoke(app, ["check", str(SLIDE), "--spec", "vgg16", "-f", "junit"]).stdout)
-    assert junit.get("failures") == "1" and junit.get("tests") == "68"
-    data = json.loads(runner.invoke(app, ["check", str(SLIDE), "--spec", "vgg16", "-f", "json"]).stdout)
-    assert data["summary"] == "67 passed, 1 failed"
+    result = runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16"])
+    assert result.exit_code == 1 and result.stdout.endswith("67 passed, 1 failed\n")
+    assert f"{ROWS}:6: NOTE rows: matched by order: INPUT -> input, CONV3-64 -> block1.conv.0.conv" in result.stdout
+    github = runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16", "--format", "github"]).stdout
+    assert github.splitlines()[0] == (f"::error file={ROWS},line=30,title=TOTAL [memory (values)] -> totals::"
+                                      "written 24M, true 15,237,608 values (2 significant digits)")
+    junit = ET.fromstring(runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16", "-f", "junit"]).stdout)
+    assert (junit.get("failures"), junit.get("tests"), junit.get("errors")) == ("1", "68", "0")
+    (failure,) = junit.iter("failure")
+    assert failure.get("message") == "written 24M, true 15,237,608 values (2 significant digits)"
+    data = json.loads(runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16", "-f", "json"]).stdout)
+    assert data["summary"] == "67 passed, 1 failed" and data["exit_code"] == 1
+    assert runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16", "-v"]).stdout.count(": PASS ") == 67
 
 
-def test_by_name_matching_and_csv(tmp_path):
-    table = tmp_path / "fc.csv"
-    table.write_text("layer,params,MACs\nfc6,102.8M,102760448\nfc7,16.78M,16.8M\nfc8,4.1M,4.096M\n")
-    findings = check_hand_table(str(table), "vgg16")
-    assert all(f.status == "pass" for f in findings) and "(by name)" in findings[0].subject
+def test_github_escapes_properties_and_messages(tmp_path):
+    spec = tmp_path / "net,1.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers: [relu]\nexpect:\n  params: 5\n")
+    line = runner.invoke(app, ["check", str(spec), "-f", "github"]).stdout.splitlines()[0]
+    assert line == (f"::error file={str(spec).replace(',', '%2C')},line=4,title=expect%3A params::"
+                    "written 5, true 0 params (exact)")
+
+
+def test_by_name_csv_with_header_units(tmp_path):
+    table = "layer,params,MACs,Memory (KB)\nfc6,102.8M,102760448,16.4\nfc7,16.78M,16.8M,16.38\nfc8,4.1M,4.096M,4 kB\n"
+    findings = checked(table, tmp_path, "fc.csv")
+    assert [f.status for f in findings] == ["note"] + ["pass"] * 9
+    assert findings[0].message == "matched by name: fc6 -> fc6, fc7 -> fc7, fc8 -> fc8"
+
+
+def test_blocks_match_by_name_with_summed_figures(tmp_path):
+    table = "| Module | params | Output size |\n|---|---|---|\n| block1 | 38,720 | 64x112x112 |\n| block5 | 7.08M | |\n"
+    findings = checked(table, tmp_path)
+    assert [f.status for f in findings] == ["note", "pass", "pass", "pass"]
 
 
 def test_flops_column_is_ambiguous_not_guessed(tmp_path):
-    table = tmp_path / "t.md"
-    table.write_text("| layer | GFLOPs |\n| --- | --- |\n| fc6 | 0.1028 |\n| fc7 | 0.0336 |\n| fc8 | 1G |\n")
-    findings = check_hand_table(str(table), "vgg16")
+    table = "| layer | GFLOPs |\n| --- | --- |\n| fc6 | 0.1028 |\n| fc7 | 0.0336 |\n| fc8 | 1G |\n"
+    findings = [f for f in checked(table, tmp_path) if f.status != "note"]
     assert [f.status for f in findings] == ["ambiguous", "pass", "fail"]
     assert "ambiguous" in findings[0].message and "MAC count 102,760,448" in findings[0].message
     assert exit_code(findings) == 1
+    assert exit_code(findings[:2]) == 0  # ambiguous is a warning, not a failure
+
+
+def test_units_in_cells_are_interpreted(tmp_path):
+    table = ("| layer | compute | params |\n| --- | --- | --- |\n| fc6 | 102.76 MMACs | 411 MB |\n"
+             "| fc7 | 33.56M FLOPs | 16.78M params |\n| fc8 | 4.1M | 96 GFLOPs |\n")
+    findings = [f for f in checked(table, tmp_path) if f.status != "note"]
+    assert [f.status for f in findings] == ["pass", "pass", "pass", "pass", "ambiguous", "error"]
+    assert "bytes (params in fp32)" in findings[1].message
+    assert findings[-1].message == "row 'fc8', column 'params': '96 GFLOPs' is a figure in flops, which a 'params' " \
+                                   "column cannot hold"
+
+
+@pytest.mark.parametrize("header, kind", [
+    ("Layer", "name"), ("type", "name"), ("Output size", "output"), ("patch size/stride", None),
+    ("Kernel size", None), ("Activations", "memory"), ("params (no bias)", "weights"), ("#params", "params"),
+    ("Mult-Adds", "macs"), ("ops", "flops?"), ("GFLOPs", "flops?"), ("Top-1 (%)", None),
+])
+def test_column_kinds(header, kind):
+    assert column_kind(header) == kind
 
 
 def test_bad_cell_names_row_and_column_and_exits_2(tmp_path):
@@ -61,57 +133,46 @@ def test_bad_cell_names_row_and_column_and_exits_2(tmp_path):
     table.write_text("| layer | params |\n| --- | --- |\n| fc6 | lots |\n| fc7 | 16.8M |\n| fc8 | 4.1M |\n")
     result = runner.invoke(app, ["check", str(table), "--spec", "vgg16"])
     assert result.exit_code == 2
-    assert "row 3, column 'params': 'lots' is not a number" in result.stdout
+    assert f"{table}:3: ERROR fc6 [params]: row 'fc6', column 'params': 'lots' is not a number" in result.stdout
+    assert result.stdout.endswith("2 passed, 0 failed, 1 unreadable\n")
 
 
-def test_rows_that_cannot_be_matched_are_unreadable(tmp_path):
-    table = tmp_path / "t.md"
-    table.write_text("| layer | params |\n| --- | --- |\n| A | 1 |\n| B | 2 |\n")
-    result = runner.invoke(app, ["check", str(table), "--spec", "vgg16"])
-    assert isinstance(result.exception, SpecError) and "cannot match the table's 2 rows" in str(result.exception)
+def test_repeated_row_with_the_wrong_count_of_figures(tmp_path):
+    table = SLIDE.read_text().replace("294,912; 589,824; 589,824", "294,912; 589,824")
+    (error,) = [f for f in checked(table, tmp_path) if f.status == "error"]
+    assert error.message == ("row 'CONV3-256 (x3)', column 'params (no bias)': '294,912; 589,824' gives 2 figures "
+                             "for 3 layers")
 
 
-MANAGED = """# Notes
-
-Some text that must stay byte-for-byte.\r
-<!-- cnnspec table {spec} columns=name,output,params -->
-| stale |
-<!-- /cnnspec -->
-Trailing text.
-"""
-
-
-def test_managed_table_update_then_check_then_drift(tmp_path):
-    spec = tmp_path / "net.yaml"
-    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {conv2d: {out_channels: 4, kernel_size: 3}}\n")
-    doc = tmp_path / "doc.md"
-    doc.write_text(MANAGED.format(spec="net.yaml"))
-    assert exit_code(check_managed(str(doc))) == 1
-    assert runner.invoke(app, ["table", "--update", str(tmp_path)]).exit_code == 0
-    text = doc.read_bytes().decode()
-    assert text.startswith("# Notes\n\nSome text that must stay byte-for-byte.\r\n")
-    assert text.endswith("<!-- /cnnspec -->\nTrailing text.\n") and "| conv1 | 4x6x6 | 112 |" in text
-    assert exit_code(check_managed(str(doc))) == 0
-    spec.write_text(spec.read_text().replace("out_channels: 4", "out_channels: 5"))
-    (finding,) = check_managed(str(doc))
-    assert finding.status == "fail" and "-| conv1 | 4x6x6 | 112 |" in finding.message
-    assert "+| conv1 | 5x6x6 | 140 |" in finding.message
+def test_rows_that_cannot_be_matched_are_unreadable_and_others_still_checked(tmp_path):
+    bad = tmp_path / "bad.md"
+    bad.write_text("| layer | params |\n| --- | --- |\n| A | 1 |\n| B | 2 |\n")
+    result = runner.invoke(app, ["check", str(bad), str(ROWS), "--spec", "vgg16"])
+    assert result.exit_code == 2
+    assert (f"{bad}:1: ERROR unreadable: cannot match the table's 2 layer rows by order to the spec's 21 "
+            "layers that store a tensor or hold parameters (22 with the input)") in result.stdout
+    assert result.stdout.endswith("67 passed, 1 failed, 1 unreadable\n")
 
 
-def test_markers_in_code_blocks_are_examples(tmp_path):
-    doc = tmp_path / "doc.md"
-    doc.write_text("```markdown\n<!-- cnnspec table no_such.yaml -->\n<!-- /cnnspec -->\n```\n")
-    assert check_managed(str(doc)) == []
+def test_a_table_without_checkable_columns_is_unreadable(tmp_path):
+    (finding,) = checked("| layer | note |\n| --- | --- |\n| fc6 | big |\n", tmp_path)
+    assert finding.status == "error" and "no table whose header names a column to check" in finding.message
 
 
-def test_readme_managed_table_is_current():
-    findings = check_managed(str(ROOT / "README.md"))
-    assert findings and all(f.status == "pass" for f in findings)
+def test_csv_without_spec_is_a_usage_error(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("layer,params\nfc6,1\n")
+    result = runner.invoke(app, ["check", str(table)])
+    assert result.exit_code == 2 and "a hand-written table takes --spec SPEC" in result.stdout
 
 
-def test_expect_section(tmp_path):
-    spec = tmp_path / "net.yaml"
-    spec.write_text("""input: [3, 8, 8]
+def test_missing_path_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cnnspec", "check", str(tmp_path / "nope.md")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr == f"error: no such file or directory: {tmp_path / 'nope.md'}\n"
+
+
+EXPECT = """input: [3, 8, 8]
 layers:
   - {conv2d: {out_channels: 4, kernel_size: 3}, name: conv}
   - {type: flatten}
@@ -122,24 +183,78 @@ expect:
   memory: 500
   output: [144]
   layers:
-    conv: {params: 112, output: [4, 6, 6]}
+    conv: {params: 112, output: 4x6x6, flops: 7.9K}
+"""
+
+
+def test_expect_section(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(EXPECT)
+    findings = check_expect(str(spec))
+    assert {f.subject: f.status for f in findings} == {
+        "expect: params": "pass", "expect: macs": "pass", "expect: memory": "fail", "expect: output": "pass",
+        "expect: layers: conv: params": "pass", "expect: layers: conv: output": "pass",
+        "expect: layers: conv: flops": "pass"}
+    memory = next(f for f in findings if f.subject == "expect: memory")
+    assert memory.line == 9 and memory.message == "written 500, true 336 values (exact)"
+    macs = next(f for f in findings if f.subject == "expect: macs")
+    assert macs.message == "3.9K matches 3,888 MACs (2 significant digits) [4 x 36 x 27]"
+
+
+def test_expect_several_outputs_and_blocks(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text("""input: [3, 8, 8]
+blocks:
+  pair: {layers: [{conv2d: {out_channels: 4, kernel_size: 3, padding: 1}}, relu]}
+layers:
+  - {type: pair, name: stem}
+  - {type: global_avg_pool, name: gap}
+  - {linear: {out_features: 2}, name: head, inputs: gap}
+  - {linear: {out_features: 3}, name: aux, inputs: gap}
+outputs: [head, aux]
+expect:
+  output: {head: [2], aux: [4]}
+  layers:
+    stem: {params: 112, memory: 256}
 """)
     findings = check_expect(str(spec))
-    statuses = {f.subject: f.status for f in findings}
-    assert statuses == {"expect: params": "pass", "expect: macs": "pass", "expect: memory": "fail",
-                        "expect: output": "pass", "expect: layers: conv: params": "pass",
-                        "expect: layers: conv: output": "pass"}
-    memory = next(f for f in findings if f.subject == "expect: memory")
-    assert memory.line == 9 and "written 500, true 336 values" in memory.message
+    assert [(f.line, f.subject, f.status) for f in findings] == [
+        (11, "expect: output: head", "pass"), (11, "expect: output: aux", "fail"),
+        (13, "expect: layers: stem: params", "pass"), (13, "expect: layers: stem: memory", "pass")]
 
 
-def test_expect_typo_is_unreadable_with_its_line(tmp_path):
+@pytest.mark.parametrize("expect, message", [
+    ("  parmas: 0", "4:3: unknown expectation 'parmas'"),
+    ("  params: 1.5", "4:11: expect: params must be an integer or a figure like 138M"),
+    ("  params: lots", "4:11: 'lots' is not a number"),
+    ("  output: {fc: [1]}", "4:13: 'fc' is not an output of the spec"),
+    ("  output: [a]", "4:11: an expected shape is a list like [256, 28, 28]"),
+    ("  layers: {nope: {params: 1}}", "4:13: expect: layers: no layer or block 'nope' in the spec"),
+    ("  layers: {relu1: {parms: 1}}", "4:22: unknown figure 'parms' for layer relu1"),
+])
+def test_bad_expectations_point_at_their_line(tmp_path, expect, message):
     spec = tmp_path / "net.yaml"
-    spec.write_text("input: [3, 8, 8]\nlayers: [relu]\nexpect:\n  parmas: 0\n")
+    spec.write_text(f"input: [3, 8, 8]\nlayers: [relu]\nexpect:\n{expect}\n")
     result = runner.invoke(app, ["check", str(spec)])
-    assert f"{spec}:4:3: unknown expectation 'parmas'" in str(result.exception)
+    assert result.exit_code == 2
+    line, col, text = message.split(":", 2)
+    assert f"{spec}:{line}: ERROR unreadable:{text}" in result.stdout
+
+
+def test_yaml_without_expect_is_not_read(tmp_path):
+    (tmp_path / "config.yaml").write_text("a: 1\n---\nb: !ENV X\n")  # two documents and a custom tag
+    (tmp_path / "net.yml").write_text("input: [3, 8, 8]\nlayers: [relu]\n")
+    assert check_paths([str(tmp_path)]) == []
+
+
+def test_expect_must_be_a_mapping(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers: [relu]\nexpect: 138M\n")
+    (finding,) = check_paths([str(spec)])
+    assert (finding.line, finding.status, finding.message) == (3, "error", "expect: must be a mapping of figures")
 
 
 def test_builtin_specs_meet_their_expectations():
-    assert [f for f in check_paths([str(ROOT / "specs")]) if f.status != "pass"] == []
+    findings = check_paths([str(ROOT / "specs")])
+    assert findings and [f for f in findings if f.status != "pass"] == []
 

@@ -1,4 +1,6 @@
 """Numbers and shapes as people write them, and the rounding-aware comparison."""
+import re
+
 import pytest
 
 from cnnspec.figures import FigureError, parse_figure, parse_shape, shape_matches
@@ -10,6 +12,9 @@ from cnnspec.figures import FigureError, parse_figure, parse_shape, shape_matche
     ("96MB", 96_000_000, 2, "bytes"), ("15.47 GFLOPs", 15_470_000_000, 4, "flops"), ("800K each", 800_000, 1, None),
     ("~24M", 24_000_000, 2, None), ("60.95 MB", 60_950_000, 4, "bytes"), ("96 MiB", 96 * 2**20, 2, "bytes"),
     ("2.3 GMACs", 2_300_000_000, 2, "macs"), ("5.27M", 5_270_000, 3, None), ("1.8 Gops", 1_800_000_000, 2, "ops"),
+    ("2,359,296 each", 2_359_296, None, None), ("0", 0, None, None), ("3.5M params", 3_500_000, 2, "count"),
+    ("≈ 0.5 GB", 500_000_000, 1, "bytes"), ("1.2 GFLOPs", 1_200_000_000, 2, "flops"),
+    ("0.05G", 50_000_000, 1, None), ("1,234.5K", 1_234_500, 5, None),
 ])
 def test_parse(text, value, digits, unit):
     figure = parse_figure(text)
@@ -27,15 +32,19 @@ def test_rounding_aware(text, true, ok):
     assert parse_figure(text).matches(true) is ok
 
 
-@pytest.mark.parametrize("text", ["", "big", "3.2 zorks", "1,72,8", "M", "12x12"])
-def test_bad_cells(text):
-    with pytest.raises(FigureError):
+@pytest.mark.parametrize("text, message", [
+    ("", "'' is not a number"), ("big", "'big' is not a number"), ("3.2 zorks", "'3.2 zorks': unknown unit 'zorks'"),
+    ("1,72,8", "'1,72,8' is not a number"), ("M", "'M' is not a number"), ("12x12", "'12x12' is not a number"),
+    ("-5", "'-5' is not a number"), ("3.2.1M", "'3.2.1M' is not a number"),
+])
+def test_bad_cells(text, message):
+    with pytest.raises(FigureError, match="^" + re.escape(message)):
         parse_figure(text)
 
 
 @pytest.mark.parametrize("text, shape", [
     ("224x224x64", (224, 224, 64)), ("[7x7x512]", (7, 7, 512)), ("(64, 112, 112)", (64, 112, 112)),
-    ("4096", (4096,)), ("56 × 56 × 256", (56, 56, 256)),
+    ("4096", (4096,)), ("56 × 56 × 256", (56, 56, 256)), ("[512, 7, 7]", (512, 7, 7)),
 ])
 def test_parse_shape(text, shape):
     assert parse_shape(text) == shape
@@ -45,5 +54,7 @@ def test_shape_orders():
     assert shape_matches((224, 224, 64), (64, 224, 224)) == "channels last"
     assert shape_matches((64, 224, 224), (64, 224, 224)) == "as written"
     assert shape_matches((112, 112, 64), (64, 224, 224)) is None
-    with pytest.raises(FigureError):
-        parse_shape("7 by 7")
+    assert shape_matches((4096,), (4096,)) == "as written"
+    for bad in ("7 by 7", "", "[]", "7x", "7x-7"):
+        with pytest.raises(FigureError, match="is not a shape"):
+            parse_shape(bad)
