@@ -167,9 +167,8 @@ def layer_figures(analysis: Analysis, name: str) -> Row | None:
 
 
 def match_rows(table: Table, name_column: int | None, analysis: Analysis) -> tuple[list[list[Row]], str]:
-    """Each table row's layers: by name when the names are the spec's (or its blocks'), else by order
-    over the layers that store a tensor or hold parameters (in-place activations and views fold into
-    them); a row named 'CONV3-256 (x3)' takes three layers."""
+    """Each table row's layers: by name when the names are the spec's (or its blocks'), else by order;
+    a row named 'CONV3-256 (x3)' takes three layers."""
     labels = [label_of(cells, name_column) for cells in table.rows if not is_totals(cells, name_column)]
     if name_column is not None:
         lowered = {row.name.lower(): row.name for row in analysis.rows}
@@ -177,19 +176,27 @@ def match_rows(table: Table, name_column: int | None, analysis: Analysis) -> tup
         if sum(row is not None for row in named) * 2 >= len(labels):
             return [[row] if row else [] for row in named], "by name"
     counts = [int(repeat[1]) if (repeat := REPEAT.search(label)) else 1 for label in labels]
-    layers = [row for row in analysis.rows if row.memory or row.params]
     starts_at_input = bool(labels) and labels[0].lower() in INPUT_NAMES
-    if not starts_at_input and sum(counts) == len(layers) - 1:
-        layers = layers[1:]  # the table starts at the first layer, not the input
-    if sum(counts) != len(layers):
-        raise SpecError(f"cannot match the table's {sum(counts)} layer rows by order to the spec's {len(layers) - 1} "
-                        f"layers that store a tensor or hold parameters ({len(layers)} with the input); "
-                        "name the spec's layers in the table", Loc(table.path, table.header_line, 1))
+    layers, which = layers_in_order(analysis, sum(counts), starts_at_input, table)
     groups, position = [], 0
     for count in counts:
         groups.append(layers[position:position + count])
         position += count
-    return groups, "by order"
+    return groups, f"by order over {which}"
+
+
+def layers_in_order(analysis: Analysis, wanted: int, starts_at_input: bool, table: Table) -> tuple[list[Row], str]:
+    """The layers a table lists in order: those that store a tensor or hold parameters (the cs231n
+    convention: in-place ReLUs and views fold into them), else every layer; with or without the input."""
+    storing = [row for row in analysis.rows if row.memory or row.params]
+    for layers, which in ((storing, "the layers that store a tensor or hold parameters"),
+                          (analysis.rows, "every layer")):
+        for start in (0,) if starts_at_input else (0, 1):
+            if len(layers) - start == wanted:
+                return layers[start:], which
+    raise SpecError(f"cannot match the table's {wanted} layer rows by order: the spec has {len(storing)} layers that "
+                    f"store a tensor or hold parameters and {len(analysis.rows)} in all, the input included; "
+                    "name the spec's layers in the table", Loc(table.path, table.header_line, 1))
 
 
 def cell_parts(text: str, count: int) -> list[str]:

@@ -3,8 +3,8 @@
 A figure written with k significant digits stands for every true value that rounds to it:
 ``3.2M`` accepts 3,211,264 and ``24M`` rejects 15,237,608. Trailing zeros of a whole number carry no
 precision (``800K`` has one significant digit, as the cs231n slide writes 802,816); a plain integer
-without a unit prefix (``1,728``, ``4096``) is exact. Decimal prefixes (K = 10^3, M = 10^6, G = 10^9);
-``MiB``/``GiB`` are binary.
+without a unit prefix (``1,728``, ``4096``) is exact, unless marked approximate (``~60,000``, ``about
+60,000``). Decimal prefixes (K = 10^3, M = 10^6, G = 10^9); ``MiB``/``GiB`` are binary.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ UNITS = {"flop": "flops", "flops": "flops", "mac": "macs", "macs": "macs", "mult
 Unit = Literal["count", "bytes", "flops", "macs", "ops"]
 
 _NUMBER = re.compile(
-    r"^[~≈]?\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*"
+    r"^(?P<approx>[~≈]|about\s|approx\.?\s)?\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*"
     r"(?P<prefix>Ki|Mi|Gi|[kKMGT])?\s*(?P<unit>(?!each\b)[A-Za-z\-]+)?\s*(?:each)?$")
 _SHAPE_SEPARATORS = re.compile(r"\s*[x×,*]\s*")
 
@@ -78,12 +78,14 @@ def parse_figure(text: str) -> Figure:
     if not match:
         raise FigureError(f"'{text}' is not a number (expected forms like 1,728, 3.2M, 96MB, 15.47 GFLOPs)")
     number, prefix, unit_text = match["number"], match["prefix"] or "", match["unit"] or ""
+    if unit_text and unit_text.lower() not in UNITS and (prefix + unit_text).lower() in UNITS:
+        prefix, unit_text = "", prefix + unit_text  # '4096 MACs' is MACs, not mega-'ACs'
     unit = UNITS.get(unit_text.lower()) if unit_text else None
     if unit_text and unit is None:
         raise FigureError(f"'{text}': unknown unit '{unit_text}'")
     scale = BINARY.get(prefix) or SCALES[prefix]
     value = Decimal(number.replace(",", "")) * scale
-    exact = prefix == "" and "." not in number
+    exact = prefix == "" and "." not in number and not match["approx"]
     return Figure(text, value, None if exact else significant_digits(number), unit)
 
 

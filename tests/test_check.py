@@ -66,7 +66,8 @@ def test_a_wrong_row_is_named_with_written_and_true_figures(tmp_path):
 def test_cli_exit_codes_and_formats():
     result = runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16"])
     assert result.exit_code == 1 and result.stdout.endswith("67 passed, 1 failed\n")
-    assert f"{ROWS}:6: NOTE rows: matched by order: INPUT -> input, CONV3-64 -> block1.conv.0.conv" in result.stdout
+    assert (f"{ROWS}:6: NOTE rows: matched by order over the layers that store a tensor or hold "
+            "parameters: INPUT -> input, CONV3-64 -> block1.conv.0.conv") in result.stdout
     github = runner.invoke(app, ["check", str(ROWS), "--spec", "vgg16", "--format", "github"]).stdout
     assert github.splitlines()[0] == (f"::error file={ROWS},line=30,title=TOTAL [memory (values)] -> totals::"
                                       "written 24M, true 15,237,608 values (2 significant digits)")
@@ -92,6 +93,19 @@ def test_by_name_csv_with_header_units(tmp_path):
     findings = checked(table, tmp_path, "fc.csv")
     assert [f.status for f in findings] == ["note"] + ["pass"] * 9
     assert findings[0].message == "matched by name: fc6 -> fc6, fc7 -> fc7, fc8 -> fc8"
+
+
+def test_a_table_of_every_layer_matches_by_order(tmp_path):
+    """A summary that lists the ReLUs too (as torchinfo prints one) matches every layer, input left out."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - {conv2d: {out_channels: 4, kernel_size: 3}}\n  - relu\n"
+                    "  - flatten\n  - {linear: {out_features: 10}}\n")
+    table = "| | Output Shape | Param # |\n|---|---|---|\n| Conv2d | [4, 6, 6] | 112 |\n| ReLU | [4, 6, 6] | - |\n" \
+            "| Flatten | [144] | 0 |\n| Linear | [10] | 1,450 |\n| Total | | 1,562 |\n"
+    findings = checked(table, tmp_path, spec=str(spec))
+    assert findings[0].message == ("matched by order over every layer: Conv2d -> conv1, ReLU -> relu1, "
+                                   "Flatten -> flatten1, Linear -> fc1")
+    assert [f.status for f in findings[1:]] == ["pass"] * 8
 
 
 def test_blocks_match_by_name_with_summed_figures(tmp_path):
@@ -149,8 +163,8 @@ def test_rows_that_cannot_be_matched_are_unreadable_and_others_still_checked(tmp
     bad.write_text("| layer | params |\n| --- | --- |\n| A | 1 |\n| B | 2 |\n")
     result = runner.invoke(app, ["check", str(bad), str(ROWS), "--spec", "vgg16"])
     assert result.exit_code == 2
-    assert (f"{bad}:1: ERROR unreadable: cannot match the table's 2 layer rows by order to the spec's 21 "
-            "layers that store a tensor or hold parameters (22 with the input)") in result.stdout
+    assert (f"{bad}:1: ERROR unreadable: cannot match the table's 2 layer rows by order: the spec has 22 layers "
+            "that store a tensor or hold parameters and 40 in all, the input included") in result.stdout
     assert result.stdout.endswith("67 passed, 1 failed, 1 unreadable\n")
 
 

@@ -14,7 +14,8 @@ from cnnspec.figures import FigureError, parse_figure, parse_shape, shape_matche
     ("2.3 GMACs", 2_300_000_000, 2, "macs"), ("5.27M", 5_270_000, 3, None), ("1.8 Gops", 1_800_000_000, 2, "ops"),
     ("2,359,296 each", 2_359_296, None, None), ("0", 0, None, None), ("3.5M params", 3_500_000, 2, "count"),
     ("≈ 0.5 GB", 500_000_000, 1, "bytes"), ("1.2 GFLOPs", 1_200_000_000, 2, "flops"),
-    ("0.05G", 50_000_000, 1, None), ("1,234.5K", 1_234_500, 5, None),
+    ("0.05G", 50_000_000, 1, None), ("1,234.5K", 1_234_500, 5, None), ("4096 MACs", 4096, None, "macs"),
+    ("5 Mult-Adds", 5, None, "macs"), ("~60,000", 60_000, 1, None), ("about 61,000", 61_000, 2, None),
 ])
 def test_parse(text, value, digits, unit):
     figure = parse_figure(text)
@@ -27,6 +28,8 @@ def test_parse(text, value, digits, unit):
     ("5.27M", 5_268_480, True), ("112.9M", 112_896_000, True), ("1,728", 1_728, True), ("1,728", 1_792, False),
     ("15.47 GFLOPs", 15_470_264_320, True), ("61 MB", 60_950_432, True), ("60.9 MB", 60_950_432, False),
     ("144M", 143_667_240, True), ("133M", 132_863_336, True), ("1.8G", 1_814_073_344, True),
+    ("60,000", 61_706, False), ("~60,000", 61_706, True), ("~60,000", 65_000, False), ("100K", 99_960, True),
+    ("96 MiB", 100_663_296, True), ("0", 0, True), ("0", 1, False),
 ])
 def test_rounding_aware(text, true, ok):
     assert parse_figure(text).matches(true) is ok
