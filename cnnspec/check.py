@@ -218,15 +218,15 @@ def check_table(table: Table, analysis: Analysis) -> list[Finding]:
     groups_left = iter(groups)
     for cells, line in zip(table.rows, table.lines):
         label = label_of(cells, name_column) or f"line {line}"
-        targets = [("totals", analysis.totals)] if is_totals(cells, name_column) else \
-            [(row.name, row) for row in next(groups_left)]
+        totals = is_totals(cells, name_column)
+        targets = [("totals", analysis.totals)] if totals else [(row.name, row) for row in next(groups_left)]
         if not targets:
             findings.append(Finding(table.path, line, label, "fail", f"no layer or block named '{label}' in the spec"))
             continue
         for column, (kind, header) in enumerate(zip(kinds, table.header)):
             text = cells[column] if column < len(cells) else ""
-            if kind in (None, "name") or text.lower() in BLANK or (kind == "output" and targets[0][0] == "totals"):
-                continue
+            if kind in (None, "name") or text.lower() in BLANK or (kind == "output" and totals):
+                continue  # the totals have no output shape
             findings += check_cell(table.path, line, label, header, kind, text, targets, analysis)
     return findings
 

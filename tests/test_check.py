@@ -53,6 +53,17 @@ def test_the_slide_as_written_with_repeated_rows():
                                                           "2,359,296 matches 2,359,296 params without bias"]
 
 
+def test_the_readme_shows_what_check_prints(monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    command = "$ cnnspec check tests/data/tables/cs231n_vgg16_slide.md --spec vgg16\n"
+    shown = readme[readme.index(command) + len(command):].split("```")[0].splitlines()
+    monkeypatch.chdir(ROOT)
+    printed = runner.invoke(app, command[2:].split()[1:]).stdout.splitlines()
+    assert len(shown) == len(printed) == 4
+    for line, actual in zip(shown, printed):
+        assert actual.startswith(line.removesuffix("...")), line
+
+
 def test_a_wrong_row_is_named_with_written_and_true_figures(tmp_path):
     table = ROWS.read_text().replace("| POOL2 | 28x28x256 | 200K | 0 |", "| POOL2 | 28x28x256 | 300K | 0 |")
     table = table.replace("| FC | 4096 | 4096 | 16,777,216 |", "| FC | 2048 | 4096 | 16,777,216 |")
