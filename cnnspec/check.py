@@ -308,19 +308,24 @@ def check_expect(spec_path: str) -> list[Finding]:
         elif key == "output":
             findings += check_outputs(spec_path, value, loc, analysis)
         elif key in TOTALS_KEYS:
-            findings.append(expect_figure(spec_path, f"expect: {key}", value, loc,
-                                          getattr(analysis.totals, key), UNIT_WORDS.get(key, key)))
+            findings.append(expect_figure(spec_path, f"expect: {key}", key, value, loc, analysis.totals, analysis))
         elif key != "source":
             known = ", ".join([*sorted(TOTALS_KEYS), "output", "layers", "source"])
             raise SpecError(f"unknown expectation '{key}'; expect: takes {known}", expect.key_locs[key])
     return findings
 
 
-def expect_figure(path: str, subject: str, value: Any, loc: Loc, true: int, what: str) -> Finding:
-    """An int is exact; a string is a figure with its precision; {value:, source:} cites where it is from."""
-    source = ""
+EXPECT_UNITS = {"params": {None, "count"}, "trainable": {None, "count"}, "buffers": {None, "count"},
+                "memory": {None, "count", "bytes"}, "macs": {None, "macs", "flops", "ops"}, "flops": {None, "flops", "ops"}}
+
+
+def expect_figure(path: str, subject: str, key: str, value: Any, loc: Loc, source: Row | Totals,
+                  analysis: Analysis) -> Finding:
+    """An int is exact; a string is a figure with its precision; {value:, source:} cites where it is from.
+    ``macs: 15.47 GFLOPs`` is allowed (torchvision's name for MACs); ``memory: 61MB`` counts bytes."""
+    cited = ""
     if isinstance(value, dict):
-        source = f" [{value.get('source')}]" if value.get("source") else ""
+        cited = f" [{value.get('source')}]" if value.get("source") else ""
         value = value.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise SpecError(f"{subject} must be an integer or a figure like 138M or '15.47G'. Received: {value!r}", loc)
@@ -328,8 +333,13 @@ def expect_figure(path: str, subject: str, value: Any, loc: Loc, true: int, what
         figure = parse_figure(str(value))
     except FigureError as error:
         raise SpecError(str(error), loc) from None
+    if figure.unit not in EXPECT_UNITS[key]:
+        raise SpecError(f"{subject}: '{value}' is a figure in {figure.unit}, not in {UNIT_WORDS.get(key, key)}", loc)
+    true, what = getattr(source, key), UNIT_WORDS.get(key, key)
+    if figure.unit == "bytes":
+        true, what = true * analysis.bytes_per_value, f"bytes ({what} in {analysis.dtype})"
     status, message = judge(figure, true, what)
-    return Finding(path, loc.line, subject, status, message + source)
+    return Finding(path, loc.line, subject, status, message + cited)
 
 
 def expected_shape(value: Any, loc: Loc) -> tuple[int, ...]:
@@ -382,8 +392,7 @@ def check_layer_expectations(path: str, layers: Any, loc: Loc, analysis: Analysi
             if key == "output":
                 findings.append(shape_finding(path, subject, value, figures.locs[key], row.shape))
             else:
-                findings.append(expect_figure(path, subject, value, figures.locs[key], getattr(row, key),
-                                              UNIT_WORDS.get(key, key)))
+                findings.append(expect_figure(path, subject, key, value, figures.locs[key], row, analysis))
     return findings
 
 

@@ -208,7 +208,7 @@ expect:
   memory: 500
   output: [144]
   layers:
-    conv: {params: 112, output: 4x6x6, flops: 7.9K}
+    conv: {params: 112, output: 4x6x6, flops: 7.9K, memory: 576 B}
 """
 
 
@@ -219,11 +219,13 @@ def test_expect_section(tmp_path):
     assert {f.subject: f.status for f in findings} == {
         "expect: params": "pass", "expect: macs": "pass", "expect: memory": "fail", "expect: output": "pass",
         "expect: layers: conv: params": "pass", "expect: layers: conv: output": "pass",
-        "expect: layers: conv: flops": "pass"}
+        "expect: layers: conv: flops": "pass", "expect: layers: conv: memory": "pass"}
     memory = next(f for f in findings if f.subject == "expect: memory")
     assert memory.line == 9 and memory.message == "written 500, true 336 values (exact)"
     macs = next(f for f in findings if f.subject == "expect: macs")
     assert macs.message == "3.9K matches 3,888 MACs (2 significant digits) [4 x 36 x 27]"
+    conv_memory = next(f for f in findings if f.subject == "expect: layers: conv: memory")
+    assert conv_memory.message == "576 B matches 576 bytes (values in fp32) (exact)"
 
 
 def test_expect_several_outputs_and_blocks(tmp_path):
@@ -252,6 +254,8 @@ expect:
     ("  parmas: 0", "4:3: unknown expectation 'parmas'"),
     ("  params: 1.5", "4:11: expect: params must be an integer or a figure like 138M"),
     ("  params: lots", "4:11: 'lots' is not a number"),
+    ("  params: 3 GFLOPs", "4:11: expect: params: '3 GFLOPs' is a figure in flops, not in params"),
+    ("  flops: 3 GMACs", "4:10: expect: flops: '3 GMACs' is a figure in macs, not in FLOPs"),
     ("  output: {fc: [1]}", "4:13: 'fc' is not an output of the spec"),
     ("  output: [a]", "4:11: an expected shape is a list like [256, 28, 28]"),
     ("  layers: {nope: {params: 1}}", "4:13: expect: layers: no layer or block 'nope' in the spec"),
