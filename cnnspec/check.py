@@ -316,7 +316,8 @@ def check_expect(spec_path: str) -> list[Finding]:
 
 
 EXPECT_UNITS = {"params": {None, "count"}, "trainable": {None, "count"}, "buffers": {None, "count"},
-                "memory": {None, "count", "bytes"}, "macs": {None, "macs", "flops", "ops"}, "flops": {None, "flops", "ops"}}
+                "memory": {None, "count", "bytes"}, "macs": {None, "macs", "flops", "ops"},
+                "flops": {None, "flops", "ops"}}
 
 
 def expect_figure(path: str, subject: str, key: str, value: Any, loc: Loc, source: Row | Totals,
@@ -497,7 +498,8 @@ def junit(findings: list[Finding]) -> str:
     lines = []
     for f in cases:
         name = quoteattr(f"{f.path}:{f.line}: {f.subject}")
-        body = {"fail": f"<failure message={quoteattr(f.message)}/>", "error": f"<error message={quoteattr(f.message)}/>",
+        body = {"fail": f"<failure message={quoteattr(f.message)}/>",
+                "error": f"<error message={quoteattr(f.message)}/>",
                 "ambiguous": f"<system-out>{escape(f.message)}</system-out>"}.get(f.status, "")
         lines.append(f'  <testcase classname="cnnspec.check" name={name}>{body}</testcase>')
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="cnnspec check" tests="{len(cases)}" '

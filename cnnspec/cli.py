@@ -271,7 +271,8 @@ class CheckFormat(str, enum.Enum):
 @app.command()
 def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in name); with --update, Markdown files "
                                                "or directories with managed tables."),
-          format: Format = typer.Option(Format.md, "--format", "-f", help="md or csv (the columns), json (the whole analysis) or table (rich)."),
+          format: Format = typer.Option(Format.md, "--format", "-f", help="md or csv (the columns), json (the "
+                                        "whole analysis) or table (rich)."),
           columns: Optional[str] = typer.Option(None, help="Comma-separated, e.g. name,output,params,macs "
                                    "(also type, trainable, weights, buffers, flops, memory, bytes, rf)."),
           input: Optional[str] = InputOption, dtype: DType = typer.Option(DType.fp32),
