@@ -40,7 +40,8 @@ class GlobalPool(nn.Module):
     """[N, C, *spatial] -> [N, C] (or [N, C, 1, ...] with keepdim).
 
     The number of spatial axes is fixed at construction so that forward needs no x.dim(), which
-    torch.fx cannot trace.
+    torch.fx cannot trace. The maximum is taken with ``max(dim)``, whose backward reads the indices,
+    not ``amax``, whose backward reads the output that an in-place ReLU after it would overwrite.
     """
 
     def __init__(self, kind: str, keepdim: bool = False, spatial_axes: int = 2):
@@ -51,7 +52,10 @@ class GlobalPool(nn.Module):
         dims = tuple(range(2, 2 + self.spatial_axes))
         if self.kind == "avg":
             return x.mean(dim=dims, keepdim=self.keepdim)
-        return x.amax(dim=dims, keepdim=self.keepdim)
+        out = x.flatten(2).max(dim=2).values
+        for _ in dims if self.keepdim else ():
+            out = out.unsqueeze(-1)
+        return out
 
 
 class CenterCrop(nn.Module):
