@@ -98,11 +98,22 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def shape_matches(written: tuple[int, ...], shape: tuple[int, ...]) -> str | None:
-    """How a written shape matches (C, H, W): 'CxHxW', 'HxWxC' (channels last, as papers write), or None."""
-    if written == tuple(shape):
+    """How a written shape matches the spec's (C, H, W): as written, channels last (H x W x C, as
+    papers write), with a batch axis of 1 (as torchinfo prints), a vector as a 1 x 1 map (the cs231n
+    slide's [1x1x4096]); None when it does not.
+
+    >>> shape_matches((56, 56, 256), (256, 56, 56))
+    'channels last'
+    """
+    shape = tuple(shape)
+    if written == shape:
         return "as written"
-    if len(shape) > 1 and written == tuple(shape[1:]) + (shape[0],):
+    if len(shape) > 1 and written == shape[1:] + shape[:1]:
         return "channels last"
+    if len(written) == len(shape) + 1 and written[0] == 1 and shape_matches(written[1:], shape):
+        return f"with a batch axis, {shape_matches(written[1:], shape)}"
+    if len(shape) == 1 and written in ((1, 1) + shape, shape + (1, 1)):
+        return "a vector as a 1 x 1 map"
     return None
 
 

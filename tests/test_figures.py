@@ -58,6 +58,10 @@ def test_shape_orders():
     assert shape_matches((64, 224, 224), (64, 224, 224)) == "as written"
     assert shape_matches((112, 112, 64), (64, 224, 224)) is None
     assert shape_matches((4096,), (4096,)) == "as written"
+    assert shape_matches((1, 1, 4096), (4096,)) == shape_matches((4096, 1, 1), (4096,)) == "a vector as a 1 x 1 map"
+    assert shape_matches((1, 64, 224, 224), (64, 224, 224)) == "with a batch axis, as written"
+    assert shape_matches((1, 224, 224, 64), (64, 224, 224)) == "with a batch axis, channels last"
+    assert shape_matches((2, 64, 224, 224), (64, 224, 224)) is None
     for bad in ("7 by 7", "", "[]", "7x", "7x-7"):
         with pytest.raises(FigureError, match="is not a shape"):
             parse_shape(bad)
