@@ -29,6 +29,21 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 	$(BIN)/cnnspec check specs/ README.md $(wildcard docs)
 
+# The README's pictures, drawn from the specs (graphs need Graphviz's dot: apt-get install graphviz).
+DOCS_SPECS := vgg16 resnet50 googlenet
+IMAGES     := docs/images
+docs: $(VENV)/.dev
+	@mkdir -p $(IMAGES)
+	for spec in $(DOCS_SPECS); do \
+	  $(BIN)/cnnspec plot $$spec -o $(IMAGES)/$$spec-layers.png && \
+	  $(BIN)/cnnspec graph $$spec --layout graphviz -o $(IMAGES)/$$spec-graph.svg || exit 1; \
+	done
+	$(BIN)/cnnspec graph resnet50 --depth 1 -o $(IMAGES)/resnet50-graph-depth1.png
+	$(BIN)/cnnspec graph inception3a -o $(IMAGES)/inception3a-graph.png
+	$(BIN)/cnnspec plot resnet50 --input 3x160x160,3x224x224,3x320x320,3x448x448 -o $(IMAGES)/resnet50-sweep.png
+	$(BIN)/cnnspec plot vgg16 resnet50 --by block --log -o $(IMAGES)/vgg16-vs-resnet50.png
+	$(BIN)/cnnspec plot inception3a_naive inception3a -o $(IMAGES)/inception3a-vs-naive.png
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/analyze_speed.py
 

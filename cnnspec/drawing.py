@@ -27,6 +27,10 @@ FILLS = {"conv": "#c6dbef", "pool": "#fdd0c7", "norm": "#fcefb4", "activation": 
 ABBREVIATIONS = {"out_channels": "", "out_features": "", "kernel_size": "k", "stride": "s", "padding": "p",
                  "dilation": "d", "groups": "g", "output_padding": "op", "scale_factor": "x", "p": "p"}
 """Argument names shortened in box labels: 'conv2d 64 k3 s2 p1'."""
+HIDDEN = ("inplace", "bias")
+"""Arguments papers leave out of their figures."""
+SHORT_TYPES = {"batchnorm": "bn"}
+"""Folded layers by a shorter name: 'conv2d 64 k3 + bn + relu'."""
 FORMATS = ("svg", "png", "dot", "mmd")
 
 
@@ -77,7 +81,7 @@ def layer_detail(node) -> str:
     words = [node.type]
     for f in fields(node.layer):
         value = getattr(node.layer, f.name)
-        if f.name == "inplace" or value == f.default or (isinstance(value, (list, tuple)) and len(
+        if f.name in HIDDEN or value == f.default or (isinstance(value, (list, tuple)) and len(
                 set(value)) == 1 and value[0] == f.default):
             continue
         if isinstance(value, (list, tuple)):
@@ -136,7 +140,7 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
     for box_id, box in boxes.items():
         box.layers = [node.name for node in members[box_id]]
         box.detail = block_detail(members[box_id]) if box.family == "block" else " + ".join(
-            layer_detail(node) if index == 0 else node.type for index, node in enumerate(members[box_id]))
+            layer_detail(node) if index == 0 else short_type(node.type) for index, node in enumerate(members[box_id]))
         last = members[box_id][-1]
         if last.name in graph.outputs and box.family != "block":
             box.detail += f" \u2192 {format_shape(last.out_shape)}"
@@ -162,6 +166,10 @@ def elide_single_clusters(drawing: Drawing) -> Drawing:
     for box in drawing.boxes:
         box.title = _local(box.id, box.cluster)
     return drawing
+
+
+def short_type(name: str) -> str:
+    return next((short for prefix, short in SHORT_TYPES.items() if name.startswith(prefix)), name)
 
 
 def foldable(graph: Graph, node, boxes: dict[str, Box]) -> bool:
@@ -195,7 +203,7 @@ def _quote(text: str) -> str:
 
 def to_dot(drawing: Drawing) -> str:
     lines = [f"digraph {_quote(drawing.name)} {{",
-             f'  graph [rankdir=TB, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.32, '
+             f'  graph [rankdir=TB, ordering=out, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.32, '
              f'label={_quote(drawing.name)}, labelloc=t];',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=9, height=0.3, '
              'color="#777777"];',
@@ -260,7 +268,9 @@ def run_dot(dot_text: str, fmt: str) -> bytes:
 
 def to_svg(drawing: Drawing, layout: str = "auto") -> str:
     """SVG by Graphviz (layout 'graphviz', or 'auto' when dot is installed) or by the built-in layout."""
-    if layout == "graphviz" or (layout == "auto" and have_graphviz()):
+    if layout == "graphviz" and not have_graphviz():
+        raise SpecError("--layout graphviz needs Graphviz's `dot` program (apt-get install graphviz)")
+    if layout != "builtin" and have_graphviz():
         return run_dot(to_dot(drawing), "svg").decode()
     return builtin_svg(drawing)
 

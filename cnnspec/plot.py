@@ -49,7 +49,7 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     Rows may lack any key: a missing epoch counts from 1, a missing or None metric is skipped.
     """
     plt = _pyplot()
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     epochs = [row.get("epoch", index + 1) for index, row in enumerate(history)]
     for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "acc")):
         for split, style in (("train", "-o"), ("val", "-s")):
@@ -94,31 +94,59 @@ def plot_layers(analyses: list, path: str | Path, metrics=DEFAULT_METRICS, log: 
 
 
 def layers_figure(analyses: list, metrics=DEFAULT_METRICS, log: bool = False, by: str = "layer"):
-    """One panel per metric, one bar per layer (or block, ``by='block'``); several analyses overlaid.
+    """One panel per metric, one bar per layer (or block, ``by='block'``); several designs side by side.
 
     A single design's bars are coloured by layer family, so the course's lesson shows at a glance:
-    memory piles up in the early convolutions, parameters in the fully connected layers.
+    memory piles up in the early convolutions, parameters in the fully connected layers. Designs
+    that share layer names are aligned by name; others by position.
     """
     plt = _pyplot()
     groups = [_bars(analysis, metrics, by) for analysis in analyses]
-    count = max(len(labels) for labels, _, _ in groups)
-    figure, axes = plt.subplots(len(metrics), 1, sharex=True, squeeze=False,
-                                figsize=(min(4 + 0.22 * count, 18), 1.2 + 2.2 * len(metrics)))
+    labels = aligned_labels([g[0] for g in groups])
+    positions = [[labels.index(name) for name in g[0]] if labels else list(range(len(g[0]))) for g in groups]
+    count = len(labels) if labels else max(len(p) for p in positions)
+    figure, axes = plt.subplots(len(metrics), 1, sharex=True, squeeze=False, layout="constrained",
+                                figsize=(min(4 + 0.22 * count * len(analyses) ** 0.5, 18), 1.2 + 2.2 * len(metrics)))
     single = len(analyses) == 1
+    width = 0.85 / len(analyses)
     for axis, metric in zip(axes[:, 0], metrics):
-        for index, (analysis, (labels, values, families)) in enumerate(zip(analyses, groups)):
+        for index, (analysis, (_, values, families), where) in enumerate(zip(analyses, groups, positions)):
             colors = [FAMILY_COLORS[f] for f in families] if single else f"C{index}"
-            axis.bar(range(len(labels)), values[metric], color=colors, alpha=1 if single else 0.55,
-                     width=0.85, label=analysis.name)
+            offset = (index - (len(analyses) - 1) / 2) * width
+            axis.bar([x + offset for x in where], values[metric], color=colors, width=width, label=analysis.name)
         axis.set_ylabel(METRICS[metric])
         axis.set_yscale("log" if log else "linear")
         axis.yaxis.set_major_formatter(_human_formatter())
         axis.grid(axis="y", alpha=0.3)
-    _label_layers(axes[-1, 0], groups, single)
+    bottom = axes[-1, 0]
+    if labels:
+        step = max(1, len(labels) // 60)  # at most ~60 names stay legible
+        bottom.set_xticks(range(0, len(labels), step), labels[::step], rotation=90, fontsize=7)
+    else:
+        bottom.set_xlabel(f"{by}, in order")
+    bottom.set_xlim(-0.6, count - 0.4)
     _legend(axes[0, 0], groups[0][2] if single else None)
-    kind = "block" if by == "block" else "layer"
-    figure.suptitle(f"{' vs '.join(a.name for a in analyses)}: per {kind}" + (" (log scale)" if log else ""))
+    figure.suptitle(f"{' vs '.join(a.name for a in analyses)}: per {by}" + (" (log scale)" if log else ""))
     return figure
+
+
+def aligned_labels(names: list[list[str]]) -> list[str]:
+    """One axis of names for all designs when they share names beyond the input, else [].
+
+    A name missing from the axis goes right after the name it follows in its own design.
+    """
+    if len(names) > 1 and not set.intersection(*(set(n) for n in names)) - {"input"}:
+        return []
+    merged: list[str] = []
+    for sequence in names:
+        at = 0
+        for name in sequence:
+            if name in merged:
+                at = merged.index(name) + 1
+            else:
+                merged.insert(at, name)
+                at += 1
+    return merged
 
 
 def _bars(analysis, metrics, by: str) -> tuple[list[str], dict[str, list[int]], list[str]]:
@@ -134,16 +162,6 @@ def _bars(analysis, metrics, by: str) -> tuple[list[str], dict[str, list[int]], 
         return labels, {m: [line.values[0] for line in lines[m]] for m in metrics}, [kinds[k] for k in labels]
     rows = shown_rows(analysis, metrics)
     return [r.name for r in rows], {m: [getattr(r, m) for r in rows] for m in metrics}, [family(r.type) for r in rows]
-
-
-def _label_layers(axis, groups, single: bool) -> None:
-    labels = groups[0][0]
-    if single or all(g[0] == labels for g in groups):
-        step = max(1, len(labels) // 60)  # at most ~60 names stay legible
-        axis.set_xticks(range(0, len(labels), step), labels[::step], rotation=90, fontsize=7)
-    else:
-        axis.set_xlabel("layer, in order")
-    axis.set_xlim(-0.6, max(len(g[0]) for g in groups) - 0.4)
 
 
 def _legend(axis, families: list[str] | None) -> None:
@@ -171,7 +189,7 @@ def sweep_figure(analyses: list):
     plt = _pyplot()
     from .shape import format_shape
     labels = [format_shape(a.input_shape) for a in analyses]
-    figure, (totals_axis, layers_axis) = plt.subplots(1, 2, figsize=(12, 4.2))
+    figure, (totals_axis, layers_axis) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     totals = {"params": [a.totals.params for a in analyses], "MACs": [a.totals.macs for a in analyses],
               "forward memory": [a.totals.memory for a in analyses], "peak memory": [a.peak_memory for a in analyses]}
     for name, values in totals.items():

@@ -109,3 +109,20 @@ def test_plot_command_rejects_an_unknown_suffix(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and "error:" in done.stderr and ".png, .svg, .pdf" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_designs_that_share_names_are_aligned_by_name():
+    from cnnspec.plot import aligned_labels
+    assert aligned_labels([["input", "a", "c"], ["input", "a", "b", "c"]]) == ["input", "a", "b", "c"]
+    assert aligned_labels([["input", "x"], ["input", "y"]]) == []
+    naive, real = analyze(load("inception3a_naive")), analyze(load("inception3a"))
+    figure = layers_figure([naive, real], ("memory", "params"))
+    axis = figure.axes[1]
+    labels = [t.get_text() for t in axis.get_xticklabels()]
+    assert labels[:4] == ["input", "b1x1.conv", "b3x3_reduce.conv", "b3x3.conv"]
+
+    def height_at(container, name):
+        return next(bar.get_height() for bar in container if round(bar.get_x() + bar.get_width()) == labels.index(name))
+    assert height_at(axis.containers[0], "b3x3.conv") == naive.row("b3x3.conv").params == 221_312
+    assert height_at(axis.containers[1], "b3x3.conv") == real.row("b3x3.conv").params
+    assert height_at(axis.containers[1], "b3x3_reduce.conv") == real.row("b3x3_reduce.conv").params
