@@ -5,6 +5,8 @@ clusters; every edge carries the shape of the tensor it moves. Branches are draw
 papers draw them: parallel branches side by side (inception, Szegedy et al. 2015, Figure 2), and an
 edge that jumps over a path to the same merge (a residual shortcut, He et al. 2016, Figure 2; a
 dense connection; a U-Net copy, Ronneberger et al. 2015, Figure 1) dashed, beside the main path.
+A network that upsamples (an encoder-decoder) is drawn as a U with Graphviz: one row per
+resolution, so each copy edge runs level from the encoder on the left to the decoder on the right.
 
 SVG and PNG come from Graphviz's ``dot`` when it is installed. Without it, SVG comes from a small
 built-in layered layout (ranks by longest path, rows ordered by their parents' positions), so the
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from .errors import SpecError
 from .graph import Graph
 from .plot import family
-from .shape import format_shape
+from .shape import format_shape, numel
 
 FILLS = {"conv": "#c6dbef", "pool": "#fdd0c7", "norm": "#fcefb4", "activation": "#e8e8e8", "linear": "#e2cfe0",
          "merge": "#c7e9c0", "reshape": "#eeeeee", "resize": "#cdeae7", "base": "#ffffff", "block": "#f2f2f2"}
@@ -59,6 +61,7 @@ class Drawing:
     boxes: list[Box]
     edges: list[Edge]
     clusters: list[str] = field(default_factory=list)  # expanded blocks, each after its parent
+    levels: list[list[str]] = field(default_factory=list)  # encoder-decoder: boxes by resolution, finest first
 
     def children(self, cluster: str | None) -> tuple[list[str], list[Box]]:
         """The clusters and boxes directly inside ``cluster`` (None: the top level)."""
@@ -151,7 +154,26 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
             key = (box_of[name], box_of[node.name])
             if key[0] != key[1] and key not in edges:
                 edges[key] = Edge(*key, format_shape(graph[name].out_shape), (name, node.name) in skips)
-    return elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), clusters))
+    picture = elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), clusters))
+    picture.levels = resolution_levels(graph, picture) if upsamples(graph) else []
+    return picture
+
+
+def upsamples(graph: Graph) -> bool:
+    """Does a layer make a feature map larger (transposed conv, upsample)? Then it is an encoder-decoder."""
+    return any(len(node.out_shape) > 1 and len(shape) == len(node.out_shape) and numel(node.out_shape[1:]) > numel(
+        shape[1:]) for node in graph.nodes for shape in node.in_shapes)
+
+
+def resolution_levels(graph: Graph, picture: Drawing) -> list[list[str]]:
+    """Boxes grouped by the spatial size of their output, largest first: the rows of U-Net's 'U'
+    (Ronneberger et al. 2015, Figure 1), encoder going down on the left, decoder up on the right."""
+    rows: dict[tuple[int, ...], list[str]] = {}
+    for box in picture.boxes:
+        shape = graph[box.layers[-1]].out_shape
+        if len(shape) > 1:
+            rows.setdefault(tuple(shape[1:]), []).append(box.id)
+    return [rows[size] for size in sorted(rows, key=numel, reverse=True)]
 
 
 def elide_single_clusters(drawing: Drawing) -> Drawing:
@@ -208,18 +230,26 @@ def to_dot(drawing: Drawing) -> str:
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=9, height=0.3, '
              'color="#777777"];',
              '  edge [fontname="Helvetica", fontsize=8, color="#555555", fontcolor="#333333", arrowsize=0.6];']
-    lines += _dot_cluster(drawing, None, "  ")
+    if drawing.levels:  # dot cannot rank across clusters: an encoder-decoder is drawn without them
+        lines += _dot_boxes(drawing.boxes, "  ")
+        lines += ["  {rank=same; " + " ".join(_quote(b) + ";" for b in row) + "}" for row in drawing.levels]
+    else:
+        lines += _dot_cluster(drawing, None, "  ")
     for edge in drawing.edges:
         style = ', style=dashed, color="#2b6cb0", weight=0' if edge.skip else ", weight=4"
         lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(' ' + edge.shape)}{style}];")
     return "\n".join(lines + ["}"]) + "\n"
 
 
+def _dot_boxes(boxes: list[Box], indent: str) -> list[str]:
+    return [f"{indent}{_quote(b.id)} [label=<<b>{html.escape(b.title)}</b><br/>{html.escape(b.detail)}>, "
+            f'tooltip={_quote(", ".join(b.layers))}, fillcolor="{FILLS[b.family]}"'
+            f'{", style=filled" if b.family == "block" else ""}];' for b in boxes]
+
+
 def _dot_cluster(drawing: Drawing, cluster: str | None, indent: str) -> list[str]:
     clusters, boxes = drawing.children(cluster)
-    lines = [f"{indent}{_quote(b.id)} [label=<<b>{html.escape(b.title)}</b><br/>{html.escape(b.detail)}>, "
-             f'tooltip={_quote(", ".join(b.layers))}, fillcolor="{FILLS[b.family]}"'
-             f'{", style=filled" if b.family == "block" else ""}];' for b in boxes]
+    lines = _dot_boxes(boxes, indent)
     for child in clusters:
         lines.append(f"{indent}subgraph {_quote('cluster_' + child)} {{")
         lines.append(f'{indent}  label={_quote(_local(child, cluster))}; labeljust=l; style="rounded,filled"; '

@@ -33,6 +33,31 @@ layers:
   - {type: flatten, name: flat}
   - {type: linear, out_features: 10, name: fc}
 """
+UNET = """
+name: tiny_unet
+input: [1, 64, 64]
+blocks:
+  double:
+    args: {c: required}
+    layers:
+      - {type: conv2d, out_channels: c, kernel_size: 3, padding: 1, name: conv1}
+      - {type: relu, name: relu1}
+      - {type: conv2d, out_channels: c, kernel_size: 3, padding: 1, name: conv2}
+      - {type: relu, name: relu2}
+layers:
+  - {type: double, c: 16, name: down1}
+  - {type: maxpool2d, kernel_size: 2, name: pool1}
+  - {type: double, c: 32, name: down2}
+  - {type: maxpool2d, kernel_size: 2, name: pool2}
+  - {type: double, c: 64, name: bottom}
+  - {type: conv_transpose2d, out_channels: 32, kernel_size: 2, stride: 2, name: up2}
+  - {type: concat, inputs: [down2, up2], name: cat2}
+  - {type: double, c: 32, name: dec2}
+  - {type: conv_transpose2d, out_channels: 16, kernel_size: 2, stride: 2, name: up1}
+  - {type: concat, inputs: [down1, up1], name: cat1}
+  - {type: double, c: 16, name: dec1}
+  - {type: conv2d, out_channels: 2, kernel_size: 1, name: head}
+"""
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed "
                                "(apt-get install graphviz); the built-in SVG layout is tested without it")
 
@@ -176,3 +201,28 @@ def test_graph_command_writes_each_format(tmp_path):
                                catch_exceptions=False)
         assert result.exit_code == 0 and out.stat().st_size > 500
     assert runner.invoke(app, ["graph", "vgg16", "--depth", "0"]).stdout.startswith('digraph "vgg16"')
+
+
+def unet():
+    return build_graph(cnnspec.parse_spec(UNET, "tiny_unet.yaml"))
+
+
+def test_encoder_decoder_rows_by_resolution():
+    picture = drawing.layout_graph(unet(), depth=0)
+    assert picture.levels == [["input", "down1", "up1", "cat1", "dec1", "head"],
+                              ["pool1", "down2", "up2", "cat2", "dec2"], ["pool2", "bottom"]]
+    assert [(e.source, e.target) for e in picture.edges if e.skip] == [("down2", "cat2"), ("down1", "cat1")]
+    text = drawing.to_dot(picture)
+    assert '{rank=same; "pool2"; "bottom";}' in text and "subgraph" not in text
+    assert drawing.layout_graph(load("vgg16")).levels == []
+
+
+@needs_dot
+def test_unet_is_drawn_as_a_u():
+    """dot's own coordinates: the copy edges are level, the bottleneck is lowest, the decoder on the right."""
+    done = subprocess.run(["dot", "-Tplain"], input=drawing.to_dot(drawing.layout_graph(unet(), depth=0)).encode(),
+                          capture_output=True, timeout=60)
+    where = {line.split()[1].strip('"'): (float(line.split()[2]), float(line.split()[3]))
+             for line in done.stdout.decode().splitlines() if line.startswith("node ")}
+    assert where["down1"][1] == where["cat1"][1] > where["down2"][1] == where["cat2"][1] > where["bottom"][1]
+    assert where["down1"][0] < where["down2"][0] < where["bottom"][0] < where["dec2"][0] < where["dec1"][0]
