@@ -57,9 +57,16 @@ class ReceptiveField:
 
     @staticmethod
     def union(fields: list[ReceptiveField]) -> ReceptiveField:
-        """Where branches meet (add, concat): the widest field, axis by axis."""
-        widest = max(fields, key=lambda f: f.size)
-        return widest
+        """Where branches meet (add, concat): axis by axis, the span that covers every branch's field
+        (Inception v3 concatenates a 1x3 and a 3x1 branch: the union is 3 wide on both axes)."""
+        size, jump, start = [], [], []
+        for axis in range(len(fields[0].size)):
+            low = min(f.start[axis] - f.size[axis] / 2 for f in fields)
+            high = max(f.start[axis] + f.size[axis] / 2 for f in fields)
+            size.append(high - low)
+            start.append((low + high) / 2)
+            jump.append(max(f.jump[axis] for f in fields))
+        return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
     def describe(self) -> str:
         return "x".join(_number(s) for s in self.size)
