@@ -30,7 +30,7 @@ test: $(VENV)/.dev
 	$(BIN)/cnnspec check specs/ README.md $(wildcard docs)
 
 # The README's pictures, drawn from the specs (graphs need Graphviz's dot: apt-get install graphviz).
-DOCS_SPECS := vgg16 resnet50 googlenet
+DOCS_SPECS := vgg16 resnet50 googlenet unet
 IMAGES     := docs/images
 docs: $(VENV)/.dev
 	@mkdir -p $(IMAGES)
@@ -39,6 +39,7 @@ docs: $(VENV)/.dev
 	  $(BIN)/cnnspec graph $$spec --layout graphviz -o $(IMAGES)/$$spec-graph.svg || exit 1; \
 	done
 	$(BIN)/cnnspec graph resnet50 --depth 1 -o $(IMAGES)/resnet50-graph-depth1.png
+	$(BIN)/cnnspec graph unet --depth 0 -o $(IMAGES)/unet-graph-depth0.png
 	$(BIN)/cnnspec graph inception3a -o $(IMAGES)/inception3a-graph.png
 	$(BIN)/cnnspec plot resnet50 --input 3x160x160,3x224x224,3x320x320,3x448x448 -o $(IMAGES)/resnet50-sweep.png
 	$(BIN)/cnnspec plot vgg16 resnet50 --by block --log -o $(IMAGES)/vgg16-vs-resnet50.png

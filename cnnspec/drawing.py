@@ -166,14 +166,28 @@ def upsamples(graph: Graph) -> bool:
 
 
 def resolution_levels(graph: Graph, picture: Drawing) -> list[list[str]]:
-    """Boxes grouped by the spatial size of their output, largest first: the rows of U-Net's 'U'
-    (Ronneberger et al. 2015, Figure 1), encoder going down on the left, decoder up on the right."""
-    rows: dict[tuple[int, ...], list[str]] = {}
+    """Boxes grouped by how many times the feature map was halved to reach them: the rows of U-Net's
+    'U' (Ronneberger et al. 2015, Figure 1), encoder going down on the left, decoder up on the right.
+
+    A layer that shrinks the map by 2x or more (in values per channel) goes a level down, one that
+    grows it goes a level up; unpadded 3x3 convs that trim a border stay on their level. A merge
+    takes its coarsest input's level.
+    """
+    level: dict[str, int] = {}
+    for node in graph.nodes:
+        if not node.inputs:
+            level[node.name] = 0
+            continue
+        below = max(level[name] for name in node.inputs)
+        if len(node.out_shape) > 1 and len(node.in_shapes[-1]) == len(node.out_shape):
+            before, after = numel(node.in_shapes[-1][1:]), numel(node.out_shape[1:])
+            below += 1 if 2 * after <= before else -1 if after > before else 0
+        level[node.name] = below
+    rows: dict[int, list[str]] = {}
     for box in picture.boxes:
-        shape = graph[box.layers[-1]].out_shape
-        if len(shape) > 1:
-            rows.setdefault(tuple(shape[1:]), []).append(box.id)
-    return [rows[size] for size in sorted(rows, key=numel, reverse=True)]
+        if len(graph[box.layers[-1]].out_shape) > 1:
+            rows.setdefault(level[box.layers[-1]], []).append(box.id)
+    return [rows[key] for key in sorted(rows)]
 
 
 def elide_single_clusters(drawing: Drawing) -> Drawing:
