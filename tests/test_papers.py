@@ -109,9 +109,10 @@ def projection_macs(result) -> int:
 
 @pytest.mark.parametrize("depth", [18, 34])
 def test_resnet_basic_flops_match_table_1_with_option_a_shortcuts(depth):
-    """Table 1's plain-vs-residual comparison uses option A (zero-padding, parameter-free
-    shortcuts) for ResNet-18/34; the specs use torchvision's 1x1 projections (option B).
-    Option A's MACs are the spec's without its three projection convs."""
+    """Table 1's FLOPs for ResNet-18/34 fit option A (zero-padding, parameter-free shortcuts, as in
+    section 4.1's plain-vs-residual comparison; with option B ResNet-34 is 3.66G, written 3.7).
+    The specs use torchvision's 1x1 projections (option B); option A's MACs are the spec's without
+    its three projection convs."""
     result = analysis(f"resnet{depth}")
     option_a = result.totals.macs - projection_macs(result)
     assert projection_macs(result) == 3 * 6_422_528  # 64->128 at 28x28, 128->256 at 14x14, 256->512 at 7x7
