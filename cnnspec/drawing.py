@@ -63,13 +63,33 @@ class Drawing:
     clusters: list[str] = field(default_factory=list)  # expanded blocks, each after its parent
     levels: list[list[str]] = field(default_factory=list)  # encoder-decoder: boxes by resolution, finest first
 
+
+
+@dataclass
+class Tree:
+    """Who sits directly inside whom (None: the top level); built once per use, linear in the drawing."""
+    parent: dict[str, str | None]
+    clusters: dict[str | None, list[str]]
+    boxes: dict[str | None, list[Box]]
+
     def children(self, cluster: str | None) -> tuple[list[str], list[Box]]:
-        """The clusters and boxes directly inside ``cluster`` (None: the top level)."""
-        return ([c for c in self.clusters if parent_cluster(c, self.clusters) == cluster],
-                [b for b in self.boxes if b.cluster == cluster])
+        return self.clusters.get(cluster, []), self.boxes.get(cluster, [])
 
 
-def parent_cluster(cluster: str, clusters: list[str]) -> str | None:
+def cluster_tree(drawing: Drawing) -> Tree:
+    known = set(drawing.clusters)
+    parent = {cluster: parent_cluster(cluster, known) for cluster in drawing.clusters}
+    clusters: dict[str | None, list[str]] = {}
+    for cluster in drawing.clusters:
+        clusters.setdefault(parent[cluster], []).append(cluster)
+    boxes: dict[str | None, list[Box]] = {}
+    for box in drawing.boxes:
+        boxes.setdefault(box.cluster, []).append(box)
+    return Tree(parent, clusters, boxes)
+
+
+def parent_cluster(cluster: str, clusters: set[str]) -> str | None:
+    """The nearest enclosing block that is drawn as a cluster."""
     parts = cluster.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         if ".".join(parts[:cut]) in clusters:
@@ -126,11 +146,11 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
     """
     boxes: dict[str, Box] = {}
     box_of: dict[str, str] = {}
-    clusters: list[str] = []
+    clusters: dict[str, None] = {}  # ordered set
     members: dict[str, list] = {}
     for node in graph.nodes:
         expanded, collapsed = block_path(node, depth)
-        clusters += [c for c in expanded if c not in clusters]
+        clusters.update(dict.fromkeys(expanded))
         cluster = expanded[-1] if expanded else None
         box_id = collapsed or node.name
         if fold and not collapsed and foldable(graph, node, boxes):
@@ -154,7 +174,7 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
             key = (box_of[name], box_of[node.name])
             if key[0] != key[1] and key not in edges:
                 edges[key] = Edge(*key, format_shape(graph[name].out_shape), (name, node.name) in skips)
-    picture = elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), clusters))
+    picture = elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), list(clusters)))
     picture.levels = resolution_levels(graph, picture) if upsamples(graph) else []
     return picture
 
@@ -192,13 +212,17 @@ def resolution_levels(graph: Graph, picture: Drawing) -> list[list[str]]:
 
 def elide_single_clusters(drawing: Drawing) -> Drawing:
     """A cluster around a single box or cluster says nothing: drop it; the box's title takes its name."""
+    tree = cluster_tree(drawing)
+    removed = set()
     for cluster in sorted(drawing.clusters, key=lambda c: -c.count(".")):
-        inner, boxes = drawing.children(cluster)
-        if len(inner) + len(boxes) == 1:
-            parent = parent_cluster(cluster, drawing.clusters)
-            drawing.clusters.remove(cluster)
+        inner, boxes = tree.children(cluster)
+        if len(inner) + len(boxes) == 1:  # eliding it leaves its parent's count as it was
+            parent = tree.parent[cluster]
+            removed.add(cluster)
             for box in boxes:
                 box.cluster = parent
+            tree.boxes.setdefault(parent, []).extend(boxes)
+    drawing.clusters = [c for c in drawing.clusters if c not in removed]
     for box in drawing.boxes:
         box.title = _local(box.id, box.cluster)
     return drawing
@@ -248,7 +272,7 @@ def to_dot(drawing: Drawing) -> str:
         lines += _dot_boxes(drawing.boxes, "  ")
         lines += ["  {rank=same; " + " ".join(_quote(b) + ";" for b in row) + "}" for row in drawing.levels]
     else:
-        lines += _dot_cluster(drawing, None, "  ")
+        lines += _dot_cluster(cluster_tree(drawing), None, "  ")
     for edge in drawing.edges:
         style = ', style=dashed, color="#2b6cb0", weight=0' if edge.skip else ", weight=4"
         lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(' ' + edge.shape)}{style}];")
@@ -261,14 +285,14 @@ def _dot_boxes(boxes: list[Box], indent: str) -> list[str]:
             f'{", style=filled" if b.family == "block" else ""}];' for b in boxes]
 
 
-def _dot_cluster(drawing: Drawing, cluster: str | None, indent: str) -> list[str]:
-    clusters, boxes = drawing.children(cluster)
+def _dot_cluster(tree: Tree, cluster: str | None, indent: str) -> list[str]:
+    clusters, boxes = tree.children(cluster)
     lines = _dot_boxes(boxes, indent)
     for child in clusters:
         lines.append(f"{indent}subgraph {_quote('cluster_' + child)} {{")
         lines.append(f'{indent}  label={_quote(_local(child, cluster))}; labeljust=l; style="rounded,filled"; '
                      f'fillcolor="#00000008"; color="#aaaaaa"; fontsize=9;')
-        lines += _dot_cluster(drawing, child, indent + "  ")
+        lines += _dot_cluster(tree, child, indent + "  ")
         lines.append(f"{indent}}}")
     return lines
 
@@ -276,7 +300,8 @@ def _dot_cluster(drawing: Drawing, cluster: str | None, indent: str) -> list[str
 def to_mermaid(drawing: Drawing) -> str:
     """A Mermaid flowchart: paste into Markdown (GitHub renders ```mermaid blocks)."""
     ids = {box.id: f"n{index}" for index, box in enumerate(drawing.boxes)}
-    lines = ["flowchart TB"] + _mermaid_cluster(drawing, None, ids, "  ")
+    ids.update({cluster: f"c{index}" for index, cluster in enumerate(drawing.clusters)})
+    lines = ["flowchart TB"] + _mermaid_cluster(cluster_tree(drawing), None, ids, "  ")
     for edge in drawing.edges:
         arrow = "-.->" if edge.skip else "-->"
         lines.append(f'  {ids[edge.source]} {arrow}|"{edge.shape}"| {ids[edge.target]}')
@@ -287,12 +312,12 @@ def _mermaid_text(text: str) -> str:
     return html.escape(text).replace('"', "#quot;")
 
 
-def _mermaid_cluster(drawing: Drawing, cluster: str | None, ids: dict[str, str], indent: str) -> list[str]:
-    clusters, boxes = drawing.children(cluster)
+def _mermaid_cluster(tree: Tree, cluster: str | None, ids: dict[str, str], indent: str) -> list[str]:
+    clusters, boxes = tree.children(cluster)
     lines = [f'{indent}{ids[b.id]}["<b>{_mermaid_text(b.title)}</b><br/>{_mermaid_text(b.detail)}"]' for b in boxes]
     for child in clusters:
-        lines.append(f'{indent}subgraph c{drawing.clusters.index(child)}["{_mermaid_text(_local(child, cluster))}"]')
-        lines += _mermaid_cluster(drawing, child, ids, indent + "  ")
+        lines.append(f'{indent}subgraph {ids[child]}["{_mermaid_text(_local(child, cluster))}"]')
+        lines += _mermaid_cluster(tree, child, ids, indent + "  ")
         lines.append(f"{indent}end")
     return lines
 
@@ -402,12 +427,14 @@ def place(drawing: Drawing) -> tuple[dict[str, Placed], dict[int, list[str]]]:
 
 def row_tops(drawing: Drawing, rank: dict[str, int], count: int) -> list[float]:
     """Top of each row, leaving room for the cluster borders that open and close between rows."""
-    spans = cluster_spans(drawing, rank)
+    tree = cluster_tree(drawing)
+    spans = cluster_spans(drawing, tree, rank)
+    stacked = border_stacks(tree, spans)
     opening = [0] * (count + 1)
     closing = [0] * (count + 1)
     for cluster, (low, high) in spans.items():
-        opening[low] = max(opening[low], nesting(cluster, spans, low, 0))
-        closing[high] = max(closing[high], nesting(cluster, spans, high, 1))
+        opening[low] = max(opening[low], stacked[cluster][0])
+        closing[high] = max(closing[high], stacked[cluster][1])
     tops, y = [], 24.0 + CLUSTER_TOP * opening[0]
     for r in range(count):
         tops.append(y)
@@ -415,39 +442,43 @@ def row_tops(drawing: Drawing, rank: dict[str, int], count: int) -> list[float]:
     return tops
 
 
-def cluster_spans(drawing: Drawing, rank: dict[str, int]) -> dict[str, tuple[int, int]]:
-    """First and last row of each cluster's boxes."""
+def cluster_spans(drawing: Drawing, tree: Tree, rank: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """First and last row of each cluster's boxes, inner clusters' included."""
     spans: dict[str, tuple[int, int]] = {}
     for box in drawing.boxes:
-        for cluster in drawing.clusters:
-            if box.cluster == cluster or (box.cluster or "").startswith(cluster + "."):
-                low, high = spans.get(cluster, (rank[box.id], rank[box.id]))
-                spans[cluster] = (min(low, rank[box.id]), max(high, rank[box.id]))
+        cluster = box.cluster
+        while cluster is not None:
+            low, high = spans.get(cluster, (rank[box.id], rank[box.id]))
+            spans[cluster] = (min(low, rank[box.id]), max(high, rank[box.id]))
+            cluster = tree.parent[cluster]
     return spans
 
 
-def nesting(cluster: str, spans: dict[str, tuple[int, int]], row: int, end: int) -> int:
-    """How many borders stack at this cluster's first (end 0) or last (end 1) row: itself and inner ones."""
-    inner = [c for c in spans if c.startswith(cluster + ".") and spans[c][end] == row]
-    return 1 + max((nesting(c, spans, row, end) for c in inner if parent_in(c, spans) == cluster), default=0)
-
-
-def parent_in(cluster: str, spans: dict) -> str | None:
-    return parent_cluster(cluster, list(spans))
+def border_stacks(tree: Tree, spans: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """How many borders stack at each cluster's first and last row: its own and those of inner
+    clusters that start (end) on the same row."""
+    stacks: dict[str, tuple[int, int]] = {}
+    for cluster in sorted(spans, key=lambda c: -c.count(".")):
+        inner = [c for c in tree.clusters.get(cluster, []) if c in spans]
+        stacks[cluster] = tuple(1 + max((stacks[c][end] for c in inner if spans[c][end] == spans[cluster][end]),
+                                        default=0) for end in (0, 1))
+    return stacks
 
 
 def builtin_svg(drawing: Drawing) -> str:
     placed, waypoints = place(drawing)
-    spans = cluster_spans(drawing, ranks(drawing))
-    rects = cluster_rects(drawing, placed, spans)
+    tree = cluster_tree(drawing)
+    rects = cluster_rects(drawing, tree, placed, cluster_spans(drawing, tree, ranks(drawing)))
     boxes = [placed[box.id] for box in drawing.boxes]
     left = min([p.x - p.width / 2 for p in placed.values()] + [r[0] for r in rects.values()]) - 20
     right = max([p.x + p.width / 2 for p in placed.values()] + [r[2] for r in rects.values()]) + 110
     bottom = max([p.y + BOX_HEIGHT for p in boxes] + [r[3] for r in rects.values()]) + 16
     body = [f'<text x="{left + 10:.1f}" y="16" font-size="13" font-weight="bold">{html.escape(drawing.name)}</text>']
     for cluster in drawing.clusters:
+        if cluster not in rects:
+            continue
         x0, y0, x1, y1 = rects[cluster]
-        local = _local(cluster, parent_cluster(cluster, drawing.clusters))
+        local = _local(cluster, tree.parent[cluster])
         body.append(f'<g class="cluster"><title>{html.escape(cluster)}</title><rect x="{x0:.1f}" y="{y0:.1f}" '
                     f'width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="6" fill="#00000008" stroke="#aaaaaa"/>'
                     f'<text x="{x0 + 5:.1f}" y="{y0 + 10:.1f}" font-size="9" fill="#555555">{html.escape(local)}'
@@ -470,24 +501,22 @@ def builtin_svg(drawing: Drawing) -> str:
             + "\n".join(body) + "\n</svg>\n")
 
 
-def cluster_rects(drawing: Drawing, placed: dict[str, Placed], spans) -> dict[str, tuple[float, ...]]:
-    """Each cluster's rectangle: its boxes and inner clusters, with a border band for its label."""
+def cluster_rects(drawing: Drawing, tree: Tree, placed: dict[str, Placed], spans) -> dict[str, tuple[float, ...]]:
+    """Each cluster's rectangle: around its boxes and inner clusters, with border bands above (for the
+    label) and below, as many as borders stack on that row."""
+    stacks = border_stacks(tree, spans)
     rects: dict[str, tuple[float, ...]] = {}
-    for cluster in sorted(drawing.clusters, key=lambda c: -c.count(".")):
-        inner = [b for b in drawing.boxes if b.cluster == cluster or (b.cluster or "").startswith(cluster + ".")]
-        if not inner:
-            continue
-        xs0 = [placed[b.id].x - placed[b.id].width / 2 for b in inner]
-        xs1 = [placed[b.id].x + placed[b.id].width / 2 for b in inner]
-        ys0 = [placed[b.id].y for b in inner]
-        ys1 = [placed[b.id].y + BOX_HEIGHT for b in inner]
-        low, high = spans[cluster]
-        top = min(ys0) - CLUSTER_TOP * nesting(cluster, spans, low, 0)
-        bottom = max(ys1) + CLUSTER_BOTTOM * nesting(cluster, spans, high, 1)
-        children = [rects[c] for c in rects if parent_cluster(c, drawing.clusters) == cluster]
-        x0 = min(xs0 + [r[0] for r in children]) - CLUSTER_SIDE
-        x1 = max(xs1 + [r[2] for r in children]) + CLUSTER_SIDE
-        rects[cluster] = (x0, top, x1, bottom)
+    extent: dict[str, tuple[float, float]] = {}  # top and bottom of the boxes inside, inner ones included
+    for cluster in sorted(spans, key=lambda c: -c.count(".")):
+        boxes = [placed[b.id] for b in tree.boxes.get(cluster, [])]
+        inner = [c for c in tree.clusters.get(cluster, []) if c in rects]
+        top = min([p.y for p in boxes] + [extent[c][0] for c in inner])
+        bottom = max([p.y + BOX_HEIGHT for p in boxes] + [extent[c][1] for c in inner])
+        extent[cluster] = (top, bottom)
+        left = min([p.x - p.width / 2 for p in boxes] + [rects[c][0] for c in inner]) - CLUSTER_SIDE
+        right = max([p.x + p.width / 2 for p in boxes] + [rects[c][2] for c in inner]) + CLUSTER_SIDE
+        rects[cluster] = (left, top - CLUSTER_TOP * stacks[cluster][0], right,
+                          bottom + CLUSTER_BOTTOM * stacks[cluster][1])
     return rects
 
 
