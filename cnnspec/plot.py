@@ -73,8 +73,8 @@ METRICS = {"memory": "forward memory (values)", "params": "parameters", "macs": 
 DEFAULT_METRICS = ("memory", "params", "macs")
 FAMILY_COLORS = {"conv": "#4c78a8", "pool": "#e45756", "norm": "#eeca3b", "activation": "#9d9da1",
                  "linear": "#b279a2", "merge": "#54a24b", "reshape": "#bab0ac", "resize": "#72b7b2",
-                 "base": "#222222"}
-"""One colour per layer family (the module a layer type lives in): convs blue, linear purple..."""
+                 "base": "#222222", "block": "#7f9fbf"}
+"""One colour per layer family (the module a layer type lives in): convs blue, linear purple...; blocks grey-blue."""
 
 
 def family(layer_type: str) -> str:
@@ -153,9 +153,7 @@ def _bars(analysis, metrics, by: str) -> tuple[list[str], dict[str, list[int]], 
     """Labels, per-metric values and families of the bars; blocks sum their layers (compare.aligned)."""
     if by == "block":
         from .compare import Column, aligned, group_of
-        kinds: dict[str, str] = {}
-        for row in analysis.rows:  # a block is coloured by its first layer's family
-            kinds.setdefault(group_of(row.name, "block"), family(row.type))
+        kinds = {group_of(row.name, "block"): "block" if row.block else family(row.type) for row in analysis.rows}
         lines = {m: [line for line in aligned([Column(analysis.name, analysis)], "block", m) if line.label in kinds]
                  for m in metrics}
         labels = [line.label for line in lines[metrics[0]]]
@@ -171,7 +169,7 @@ def _legend(axis, families: list[str] | None) -> None:
     from matplotlib.patches import Patch
     present = [f for f in FAMILY_COLORS if f in families]
     axis.legend([Patch(color=FAMILY_COLORS[f]) for f in present], ["input" if f == "base" else f for f in present],
-                fontsize=8, ncol=len(present), loc="upper right")
+                fontsize=8, ncol=len(present), loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
 
 
 def _human_formatter():

@@ -23,7 +23,8 @@ th, td { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; white-space: nowrap
 th { background: #f3f3f3; position: sticky; top: 0; } td.right, th.right { text-align: right; }
 tfoot td { font-weight: bold; border-top: 2px solid #999; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 13px; } .graph { overflow: auto; max-height: 1400px; }
+figcaption { color: #555; font-size: 13px; }
+.graph { overflow: auto; max-height: 1400px; } .graph img { max-width: none; }
 """
 
 
@@ -52,6 +53,8 @@ def report_html(graph: Graph, analysis: Analysis, depth: int | None = None) -> s
     from .drawing import layout_graph, to_svg
     from .plot import figure_bytes, layers_figure
     bars = figure_bytes(layers_figure([analysis]), "svg")
+    blocks = figure_bytes(layers_figure([analysis], by="block", log=True), "svg") if any(
+        node.block for node in graph.nodes) else None
     drawing = to_svg(layout_graph(graph, depth)).encode()
     lines = summary_lines(analysis)
     summary = "\n".join(f'<li{" class=warning" if line.startswith("warning") else ""}>{html.escape(line)}</li>'
@@ -72,6 +75,8 @@ def report_html(graph: Graph, analysis: Analysis, depth: int | None = None) -> s
 {figure(data_uri(bars, "image/svg+xml"), f"{analysis.name}: memory, params and MACs per layer",
         "Forward memory, parameters and MACs per layer (in-place activations and views add nothing and are left out).",
         "plot")}
+{figure(data_uri(blocks, "image/svg+xml"), f"{analysis.name}: per block", "The same per top-level block (log scale).",
+        "plot") if blocks else ""}
 {html_table(analysis)}
 <h2>Graph</h2>
 {figure(data_uri(drawing, "image/svg+xml"), f"{analysis.name}: layer graph",

@@ -240,3 +240,13 @@ def test_a_deep_network_draws_in_linear_time():
     assert time.perf_counter() - started < 20
     assert len(picture.boxes) == 1 + 800 * 3 and len(picture.clusters) == 1 + 800  # the repeat and its 800 blocks
     assert svg.count('class="cluster"') == 801 and sum(e.skip for e in picture.edges) == 800
+
+
+@pytest.mark.parametrize("spec", ["vgg16", "resnet50", "googlenet", "unet"])
+def test_readme_graph_svgs_name_every_layer(spec):
+    from pathlib import Path
+    path = Path(__file__).parent.parent / "docs" / "images" / f"{spec}-graph.svg"
+    root = ET.parse(path).getroot()
+    tooltips = [a.get("{http://www.w3.org/1999/xlink}title") or "" for a in root.iter(SVG + "a")]
+    drawn = {name for tip in tooltips for name in tip.split(", ")}
+    assert drawn >= {node.name for node in load(spec).nodes}

@@ -126,3 +126,20 @@ def test_designs_that_share_names_are_aligned_by_name():
     assert height_at(axis.containers[0], "b3x3.conv") == naive.row("b3x3.conv").params == 221_312
     assert height_at(axis.containers[1], "b3x3.conv") == real.row("b3x3.conv").params
     assert height_at(axis.containers[1], "b3x3_reduce.conv") == real.row("b3x3_reduce.conv").params
+
+
+def test_readme_pictures_exist_and_stay_small():
+    """`make docs` draws them; the README shows them; each PNG stays under 200 KB."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).parent.parent
+    shown = re.findall(r"(docs/images/[\w.-]+\.(?:png|svg))", (root / "README.md").read_text(encoding="utf-8"))
+    assert {"docs/images/vgg16-layers.png", "docs/images/resnet50-layers.png", "docs/images/googlenet-layers.png",
+            "docs/images/unet-layers.png"} <= set(shown)
+    for name in shown:
+        data = (root / name).read_bytes()
+        if name.endswith(".png"):
+            width, height = png_size(data)
+            assert len(data) < 200_000 and min(width, height) > 200 and max(width, height) > 500, name
+        else:
+            assert b"<svg" in data[:2000], name

@@ -59,7 +59,7 @@ def test_every_reference_is_inline_and_every_picture_parses(page):
     graph, path = page
     parser = References()
     parser.feed(path.read_text(encoding="utf-8"))
-    assert len(parser.links) == 2
+    assert len(parser.links) == 3  # per layer, per block, graph
     for link in parser.links:
         assert link.startswith("data:image/svg+xml;base64,")
         ET.fromstring(base64.b64decode(link.split(",", 1)[1]))
@@ -135,7 +135,7 @@ def test_page_in_headless_chromium(page):
     facts, logs = browse(path)
     assert facts["title"] == "inception3a: cnnspec report"
     assert facts["rows"] == len(graph.nodes) and facts["tableHeight"] > 100
-    assert len(facts["images"]) == 2
+    assert len(facts["images"]) == 3
     for complete, width, height, shown in facts["images"]:
         assert complete and width > 300 and height > 200 and shown > 300
     assert facts["fetched"] == []
