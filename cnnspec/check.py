@@ -43,26 +43,22 @@ class Finding:
 ColumnKind = Literal["name", "output", "params", "weights", "memory", "macs", "flops?"]
 
 
+COLUMN_PATTERNS: list[tuple[str, ColumnKind | None]] = [  # first match wins
+    (r"kernel|filter|patch|window|stride|receptive|padding", None),  # the layer's window, not its output
+    (r"no bias|without bias|excl\.? bias|w/o bias", "weights"),
+    (r"param|weight|#w", "params"),
+    (r"mac|mult-?add|multiply-?add|madd", "macs"),
+    (r"flop|\bops\b|operations|compute", "flops?"),
+    (r"memory|activations|\bmem\b", "memory"),
+    (r"output|shape|size|dimension", "output"),
+    (r"layer|name|module|stage|type", "name"),
+]
+
+
 def column_kind(header: str) -> ColumnKind | None:
     """Interpret a header as people write it; 'FLOPs' and 'ops' are ambiguous (MACs or 2 x MACs + ...)."""
     h = header.lower()
-    if re.search(r"kernel|filter|patch|window|stride|receptive|padding", h):
-        return None  # sizes of the layer's window, not of its output
-    if re.search(r"no bias|without bias|excl\.? bias|w/o bias", h):
-        return "weights"
-    if re.search(r"param|weight|#w", h):
-        return "params"
-    if re.search(r"mac|mult-?add|multiply-?add|madd", h):
-        return "macs"
-    if re.search(r"flop|\bops\b|operations|compute", h):
-        return "flops?"
-    if re.search(r"memory|activations|\bmem\b", h):
-        return "memory"
-    if re.search(r"output|shape|size|dimension", h):
-        return "output"
-    if re.search(r"layer|name|module|stage|type", h):
-        return "name"
-    return None
+    return next((kind for pattern, kind in COLUMN_PATTERNS if re.search(pattern, h)), None)
 
 
 def header_prefix(header: str) -> str:
