@@ -1,14 +1,18 @@
-"""Train a spec: data in device memory, a plain loop, atomic checkpoints, exact resume, DDP.
+"""Train a spec: data held on the device, a plain loop, atomic checkpoints, exact resume, DDP.
 
-Reproducibility: the shuffling of epoch ``e`` is ``randperm`` with seed ``seed * 1000 + e`` and every
-checkpoint holds the model, optimizer, scheduler, grad scaler and RNG states, so a run stopped at a
-checkpoint (Ctrl-C, SIGKILL) and resumed ends exactly where an uninterrupted run does (on CPU; CUDA
-kernels may not be bitwise deterministic). Throughput and model FLOPs utilization use the analyzer's
-figure: 2 x MACs per image forward, forward + backward = 3 x forward (Kaplan et al. 2020 convention).
+Reproducibility: the shuffling of epoch ``e`` is ``randperm`` seeded with ``seed * 1000 + e``, and a
+checkpoint holds the model, optimizer, scheduler, grad scaler and RNG states and the position inside
+the epoch, so a run stopped at a checkpoint (Ctrl-C, SIGKILL) and resumed ends exactly where an
+uninterrupted run does (on the CPU; CUDA kernels need not be bitwise deterministic).
+
+Throughput and model FLOPs utilization (MFU, Chowdhery et al. 2022) use the analyzer's figure:
+2 x MACs per image forward (bias, norm and activation FLOPs left out), and forward + backward =
+3 x forward (Kaplan et al. 2020), over the device's dense peak from the vendor's data sheet.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -26,18 +30,20 @@ from torch import nn
 
 from .analysis import analyze
 from .build import build_module
-from .data import load_arrays
-from .errors import SpecError, TrainError
+from .data import Arrays, load_arrays
+from .errors import Loc, SpecError, TrainError
 from .files import write_atomic
 from .graph import Graph
 from .layers.base import closest, coerce
 from .shape import ArgumentError
 from .spec import Mapping
 
-PEAK_TFLOPS = {  # dense tensor-core peaks from the vendors' data sheets, TFLOP/s, (bf16/fp16, tf32)
-    "H100": (989.0, 494.7), "H200": (989.0, 494.7), "A100": (312.0, 156.0), "L4": (121.0, 60.0),
-    "A10": (125.0, 62.5), "V100": (125.0, 15.7), "T4": (65.0, 8.1),
+PEAK_TFLOPS = {  # dense tensor-core peaks (bf16/fp16, tf32) in TFLOP/s, vendors' data sheets; first match wins
+    "H100 PCIe": (756.0, 378.0), "H100": (989.0, 494.7), "H200": (989.0, 494.7), "GH200": (989.0, 494.7),
+    "A100": (312.0, 156.0), "L40S": (362.0, 183.0), "L4": (121.0, 60.0), "A10": (125.0, 62.5),
+    "V100": (125.0, 15.7), "T4": (65.0, 8.1),
 }
+CHECK_EVERY = 25  # steps between host syncs (NaN check, progress); the GPU runs ahead in between
 
 
 @dataclass
@@ -59,47 +65,66 @@ class TrainConfig:
     gamma: float = 0.1
     aux_weight: float = 0.3  # extra outputs (GoogLeNet's auxiliary heads), Szegedy et al. 2015
     seed: int = 0
+    init: str | None = None
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
     val_fraction: float = 0.1
     augment: bool = False
+    stream: bool | None = None  # None: hold the data on the device when it fits, else stream it
+    workers: int = 2  # worker processes when streaming
     runs: str = "runs"
     name: str | None = None
     resume: bool = False
     progress: bool = True
 
 
-def config_from(graph: Graph, overrides: dict) -> TrainConfig:
+POSITIVE = ("epochs", "steps", "batch_size", "lr", "step_epochs", "gamma")
+NON_NEGATIVE = ("weight_decay", "warmup_epochs", "aux_weight", "workers")
+FRACTIONS = ("momentum", "label_smoothing", "val_fraction")
+
+
+def config_from(graph: Graph, options: dict) -> TrainConfig:
     """The spec's ``train:`` section, then the command line's options on top; errors point at the line."""
-    section = graph.spec.train or {}
+    section = graph.spec.train if graph.spec.train is not None else {}
     if not isinstance(section, dict):
-        raise SpecError("train: must be a mapping of settings")
+        raise SpecError(f"{graph.path}: train: must be a mapping of settings, e.g. train: {{epochs: 10}}")
     hints = typing.get_type_hints(TrainConfig)
     values = {}
     for key, value in section.items():
-        loc = section.locs.get(key) if isinstance(section, Mapping) else None
         if key not in hints:
-            raise SpecError(f"unknown training setting '{key}'{closest(key, hints)}",
-                            section.key_locs.get(key) if isinstance(section, Mapping) else None)
-        try:
-            values[key] = coerce(value, hints[key], key)
-        except ArgumentError as error:
-            raise SpecError(str(error), loc) from None
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            raise SpecError(f"unknown training setting '{key}'{closest(key, hints)}", _loc(section, key, True))
+        values[key] = checked(key, value, hints[key], _loc(section, key, False))
+    for key, value in options.items():
+        if value is not None:
+            values[key] = checked(key, value, hints[key], None, flag=f"--{key.replace('_', '-')}")
     return TrainConfig(**values)
 
 
+def _loc(section, key: str, of_key: bool) -> Loc | None:
+    if not isinstance(section, Mapping):
+        return None
+    return (section.key_locs if of_key else section.locs).get(key)
+
+
+def checked(key: str, value, hint, loc: Loc | None, flag: str | None = None):
+    """One setting, typed and in range; the message names the spec line or the command-line flag."""
+    name = flag or f"train: {key}"
+    try:
+        value = coerce(value, hint, key)
+    except ArgumentError as error:
+        raise SpecError(name + str(error).removeprefix(key), loc) from None
+    if key in POSITIVE and value is not None and value <= 0:
+        raise SpecError(f"{name} must be positive. Received: {key}={value!r}", loc)
+    if key in NON_NEGATIVE and value < 0:
+        raise SpecError(f"{name} must not be negative. Received: {key}={value!r}", loc)
+    if key in FRACTIONS and not 0 <= value < 1:
+        raise SpecError(f"{name} must be in [0, 1). Received: {key}={value!r}", loc)
+    return value
+
+
 # --- devices and distribution ------------------------------------------------------------------
-
-def choose_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError(f"--device {name}: CUDA is not available here")
-    return torch.device(name)
-
 
 @dataclass
 class Distributed:
@@ -110,21 +135,44 @@ class Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
+    def sum(self, values: list[float]) -> list[float]:
+        """Add ``values`` over all processes (metrics of each process's share of the batch)."""
+        if self.world == 1:
+            return values
+        import torch.distributed as dist
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
 
-def setup_distributed(device: torch.device) -> Distributed:
+
+def choose_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SpecError(f"--device {name}: not a device (auto, cpu, cuda, cuda:1 ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpecError(f"--device {name}: CUDA is not available here")
+    return device
+
+
+def setup_distributed(device: torch.device) -> tuple[Distributed, torch.device]:
     """Under torchrun (WORLD_SIZE > 1): one process per device, NCCL on GPUs, gloo on CPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return Distributed()
+        return Distributed(), device
     import torch.distributed as dist
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return Distributed(dist.get_rank(), world)
+    return Distributed(dist.get_rank(), world), device
 
 
 def peak_flops(device: torch.device, precision: str) -> float | None:
+    """The device's dense peak in FLOP/s for this precision (fp32 convs run as TF32), or None if unknown."""
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
@@ -142,6 +190,7 @@ class RunState:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimizer steps taken
     history: list[dict] = field(default_factory=list)
+    partial: dict | None = None  # sums for the epoch under way when stopped inside it
 
 
 @dataclass
@@ -153,6 +202,7 @@ class TrainResult:
     images_per_second: float
     mfu: float | None
     params: int
+    flops_per_image: int  # forward + backward, 3 x 2 x MACs
 
 
 class Trainer:
@@ -162,76 +212,115 @@ class Trainer:
             raise SpecError("no training data: pass --data mnist1d|digits|synthetic|PATH or set train: data:")
         head = graph[graph.outputs[0]].out_shape
         if len(head) != 1:
-            raise SpecError(f"training needs a classifier whose output is [classes]; {graph.outputs[0]} gives "
+            raise SpecError(f"training needs a classifier whose output is [classes]; '{graph.outputs[0]}' gives "
                             f"{list(head)}")
-        self.classes = head[0]
-        self.device = choose_device(config.device)
-        self.dist = setup_distributed(self.device)
+        self.dist, self.device = setup_distributed(choose_device(config.device))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.run_dir = Path(config.runs) / (config.name or graph.name)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         self.analysis = analyze(graph, batch=config.batch_size)
-        torch.manual_seed(config.seed)
-        arrays = load_arrays(config.data, graph.input_shape, self.classes, config.seed, config.val_fraction)
+        self.flops_per_image = 3 * 2 * self.analysis.totals.macs
+        arrays = load_arrays(config.data, graph.input_shape, head[0], config.seed, config.val_fraction)
         self.augment = config.augment and arrays.images
-        to = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
-        self.x_train, self.y_train = to(arrays.x_train), to(arrays.y_train, torch.int64)
-        self.x_val, self.y_val = to(arrays.x_val), to(arrays.y_val, torch.int64)
-        self.x_test, self.y_test = to(arrays.x_test), to(arrays.y_test, torch.int64)
-        self.model = build_module(graph, seed=config.seed).to(self.device)
-        if config.channels_last and len(graph.input_shape) == 3:
+        self.hold_data(arrays)
+        torch.manual_seed(config.seed)
+        self.model = build_module(graph, seed=config.seed, init=config.init).to(self.device)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = self.model
         if self.dist.world > 1:
             self.forward = nn.parallel.DistributedDataParallel(self.model)
         if config.compile:
             self.forward = torch.compile(self.forward)
-        self.batches_per_epoch = max(1, len(self.y_train) // (config.batch_size * self.dist.world))
+        self.batches_per_epoch = len(self.y_train) // (config.batch_size * self.dist.world)
+        if self.batches_per_epoch == 0:
+            raise SpecError(f"the data '{config.data}' has {len(self.y_train)} training samples, fewer than one "
+                            f"batch of {config.batch_size} x {self.dist.world} process(es): lower --batch-size")
         self.total_steps = config.steps or config.epochs * self.batches_per_epoch
         self.epochs = math.ceil(self.total_steps / self.batches_per_epoch)
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = make_scheduler(self.optimizer, config, self.total_steps, self.batches_per_epoch)
         self.scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and self.device.type == "cuda")
         self.state = RunState()
+        self.stop_requested = False
+
+    @property
+    def channels_last(self) -> bool:
+        return self.config.channels_last and len(self.graph.input_shape) == 3
+
+    def hold_data(self, arrays: Arrays) -> None:
+        """Everything on the device when the training split fits in a quarter of its free memory, else
+        the training split stays in host memory and worker processes gather the batches."""
+        self.stream = self.config.stream
+        if self.stream is None:
+            budget = torch.cuda.mem_get_info(self.device)[0] // 4 if self.device.type == "cuda" else math.inf
+            self.stream = arrays.x_train.nbytes > budget
+        host = lambda a, dtype=torch.float32: torch.as_tensor(a, dtype=dtype)  # noqa: E731
+        self.x_train, self.y_train = host(arrays.x_train), host(arrays.y_train, torch.int64)
+        if not self.stream:
+            self.x_train, self.y_train = self.to_device(self.x_train), self.y_train.to(self.device)
+        self.x_val, self.y_val = self.to_device(host(arrays.x_val)), host(arrays.y_val, torch.int64).to(self.device)
+        self.x_test, self.y_test = self.to_device(host(arrays.x_test)), host(arrays.y_test, torch.int64).to(self.device)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # checkpoints --------------------------------------------------------------------------------
     def save(self) -> None:
+        """Write then rename: a crash while saving leaves the previous checkpoint whole."""
         if not self.dist.main:
             return
-        import io
         buffer = io.BytesIO()
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                    "state": dataclasses.asdict(self.state), "config": dataclasses.asdict(self.config),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, buffer)
+        torch.save({"spec": self.graph.name, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(), "state": dataclasses.asdict(self.state),
+                    "config": dataclasses.asdict(self.config), "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}, buffer)
         write_atomic(self.checkpoint_path, buffer.getvalue())
 
     def restore(self) -> None:
+        if not self.checkpoint_path.is_file():
+            raise SpecError(f"--resume: no checkpoint at {self.checkpoint_path}")
         try:
             saved = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+            if saved["spec"] != self.graph.name:
+                raise ValueError(f"it was written for the spec '{saved['spec']}'")
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
             self.scheduler.load_state_dict(saved["scheduler"])
             self.scaler.load_state_dict(saved["scaler"])
             self.state = RunState(**saved["state"])
             torch.set_rng_state(saved["torch_rng"].cpu())
-            if saved["cuda_rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        except FileNotFoundError:
-            raise SpecError(f"--resume: no checkpoint at {self.checkpoint_path}") from None
+            if saved["cuda_rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
         except Exception as error:  # a truncated or foreign file: say so, touch nothing
-            raise TrainError(f"--resume: the checkpoint {self.checkpoint_path} is corrupt or from another spec "
+            raise TrainError(f"--resume: cannot use the checkpoint {self.checkpoint_path} "
                              f"({type(error).__name__}: {error}); it was left as it is") from None
 
     # the loop -------------------------------------------------------------------------------------
-    def batches(self, epoch: int):
-        order = torch.randperm(len(self.y_train), generator=torch.Generator().manual_seed(self.config.seed * 1000
-                                                                                           + epoch))
-        size = self.config.batch_size
-        for index in range(self.batches_per_epoch):
-            start = (index * self.dist.world + self.dist.rank) * size
-            chosen = order[start:start + size].to(self.device)
-            yield self.x_train[chosen], self.y_train[chosen]
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """This process's sample indices for ``epoch``, [batches, batch_size]: the same on every process
+        and after a resume; process r of w takes every w-th batch, so w x batch_size make one global batch."""
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        order = torch.randperm(len(self.y_train), generator=generator)
+        size, world = self.config.batch_size, self.dist.world
+        order = order[:self.batches_per_epoch * world * size].view(self.batches_per_epoch, world, size)
+        return order[:, self.dist.rank]
+
+    def batches(self, epoch: int, first: int):
+        """(x, y) on the device for the batches ``first``.. of ``epoch``."""
+        order = self.epoch_order(epoch)[first:]
+        if not self.stream:
+            for chosen in order.to(self.device):
+                yield self.x_train[chosen], self.y_train[chosen]
+            return
+        loader = torch.utils.data.DataLoader(IndexedPairs(self.x_train, self.y_train), sampler=list(order),
+                                             batch_size=None, num_workers=self.config.workers,
+                                             pin_memory=self.device.type == "cuda")
+        for x, y in loader:
+            yield self.to_device(x), y.to(self.device, non_blocking=True)
 
     def loss(self, outputs, labels):
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
@@ -243,92 +332,124 @@ class Trainer:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def train_epoch(self, epoch: int, progress) -> dict:
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the loss and the number right, left on the device (no sync)."""
+        if self.augment:
+            x = augment(x)
+        with self.autocast():
+            loss, logits = self.loss(self.forward(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.detach().float(), (logits.argmax(1) == y).sum()
+
+    def train_epoch(self, epoch: int, progress=None) -> dict:
+        """Train through ``epoch`` from where the run stands; loss and accuracy of the steps it took."""
         self.model.train()
-        total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
-        for x, y in self.batches(epoch):
-            if self.state.step >= self.total_steps:
+        first = self.state.step - epoch * self.batches_per_epoch
+        partial = self.state.partial or {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        count = min(self.batches_per_epoch - first, self.total_steps - self.state.step)
+        losses = torch.zeros(count, dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        start, done = time.perf_counter(), 0
+        for index, (x, y) in enumerate(self.batches(epoch, first)):
+            if index == count:
                 break
-            if self.augment:
-                x = augment(x)
-            if self.config.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self.autocast():
-                loss, logits = self.loss(self.forward(x), y)
-            if not torch.isfinite(loss):
-                raise TrainError(f"the loss became {loss.item()} at step {self.state.step + 1} (epoch {epoch + 1}); "
-                                 f"stopped. The last good checkpoint is {self.checkpoint_path} "
-                                 f"(after epoch {self.state.epoch}); try a lower --lr")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            self.state.step += 1
-            total_loss += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            if progress is not None:
-                progress(seen, total_loss / seen, correct / seen)
-        seconds = time.perf_counter() - start
-        return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
-                "images_per_s": seen * self.dist.world / seconds if seconds else 0.0, "seconds": seconds}
+            losses[index], right = self.step(x, y)
+            correct += right
+            done = index + 1
+            if done % CHECK_EVERY == 0 or done == count or self.stop_requested:
+                self.check_finite(losses[:done], epoch)
+                if progress is not None:
+                    progress(first + done, losses[:done].mean().item(), correct.item() / (done * len(y)))
+            if self.stop_requested:
+                break
+        self.state.step += done
+        batch = self.config.batch_size
+        loss_sum, right, seen = self.dist.sum([losses[:done].sum().item() * batch, correct.item(), done * batch])
+        seconds = partial["seconds"] + time.perf_counter() - start
+        self.state.partial = {"loss": partial["loss"] + loss_sum, "correct": partial["correct"] + right,
+                              "seen": partial["seen"] + seen, "seconds": seconds}
+        total = self.state.partial
+        return {"train_loss": total["loss"] / max(total["seen"], 1),
+                "train_acc": total["correct"] / max(total["seen"], 1),
+                "images_per_s": total["seen"] / seconds if seconds else 0.0, "seconds": seconds}
+
+    def check_finite(self, losses: torch.Tensor, epoch: int) -> None:
+        """Stop at the first non-finite loss, naming its step; the last checkpoint is left as it was."""
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            index = int(bad[0])
+            step = self.state.step + index + 1  # state.step counts the steps before this epoch's share
+            raise TrainError(f"the loss became {losses[index].item()} at step {step} (epoch {epoch + 1}); stopped. "
+                             f"The last good checkpoint is {self.checkpoint_path} (after step "
+                             f"{self.saved_step}); try a lower --lr")
 
     @torch.no_grad()
-    def evaluate(self, x_all, y_all) -> tuple[float, float]:
+    def evaluate(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[float | None, float | None]:
+        """Mean loss and accuracy over a split held on the device; None for an empty split."""
+        if not len(y_all):
+            return None, None
         self.model.eval()
-        total_loss, correct = 0.0, 0
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         for start in range(0, len(y_all), 1024):
             x, y = x_all[start:start + 1024], y_all[start:start + 1024]
-            if self.config.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
                 outputs = self.model(x)
             logits = (outputs[0] if isinstance(outputs, tuple) else outputs).float()
-            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-        count = max(len(y_all), 1)
-        return total_loss / count, correct / count
+            total_loss += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(1) == y).sum()
+        return total_loss.item() / len(y_all), correct.item() / len(y_all)
+
+    def request_stop(self, signum, frame) -> None:
+        """First Ctrl-C: finish the step, save, stop. A second one stops at once."""
+        self.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def run(self) -> TrainResult:
         if self.config.resume:
             self.restore()
         elif self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in ("metrics.jsonl", "metrics.csv"):
+            for stale in ("metrics.jsonl", "metrics.csv", "result.json", "curves.png", "checkpoint.pt"):
                 (self.run_dir / stale).unlink(missing_ok=True)
-        flops_per_image = 3 * 2 * self.analysis.totals.macs
+        self.saved_step = self.state.step
         peak = peak_flops(self.device, self.config.precision)
-        interrupted = False
-        previous = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous = signal.signal(signal.SIGINT, self.request_stop)
         try:
             with progress_display(self.config.progress and self.dist.main) as display:
                 for epoch in range(self.state.epoch, self.epochs):
-                    update = display(epoch, self.epochs, self.batches_per_epoch * self.config.batch_size * self.dist.world)
-                    row = self.train_epoch(epoch, update)
-                    row["val_loss"], row["val_acc"] = self.evaluate(self.x_val, self.y_val)
-                    row["mfu"] = row["images_per_s"] * flops_per_image / peak if peak else None
-                    row.update(epoch=epoch + 1, step=self.state.step, lr=self.scheduler.get_last_lr()[0])
-                    self.state.history.append(row)
-                    self.state.epoch = epoch + 1
-                    self.save()
-                    self.write_metrics()
-        except KeyboardInterrupt:
-            interrupted = True
+                    row = self.train_epoch(epoch, display(
+                        epoch, self.epochs, self.batches_per_epoch, self.config.batch_size * self.dist.world,
+                        self.state.step - epoch * self.batches_per_epoch))
+                    if self.stop_requested:
+                        self.save()
+                        raise TrainError(f"interrupted at step {self.state.step} (epoch {epoch + 1}); saved in "
+                                         f"{self.checkpoint_path}: continue with --resume")
+                    self.end_epoch(epoch, row, peak)
         finally:
             signal.signal(signal.SIGINT, previous)
-        if interrupted:
-            raise TrainError(f"interrupted; the run is saved after epoch {self.state.epoch} in "
-                             f"{self.checkpoint_path}: continue with --resume")
         test_loss, test_accuracy = self.evaluate(self.x_test, self.y_test)
-        rates = [row["images_per_s"] for row in self.state.history] or [0.0]
-        result = TrainResult(self.run_dir, self.state.history, test_loss, test_accuracy, float(np.median(rates)),
-                             None if not peak else float(np.median(rates)) * flops_per_image / peak,
-                             self.analysis.totals.params)
+        rate = float(np.median([row["images_per_s"] for row in self.state.history] or [0.0]))
+        result = TrainResult(self.run_dir, self.state.history, test_loss, test_accuracy, rate,
+                             rate * self.flops_per_image / peak if peak else None, self.analysis.totals.params,
+                             self.flops_per_image)
         if self.dist.main:
             self.finish(result)
         return result
+
+    def end_epoch(self, epoch: int, row: dict, peak: float | None) -> None:
+        row["val_loss"], row["val_acc"] = self.evaluate(self.x_val, self.y_val)
+        row["mfu"] = row["images_per_s"] * self.flops_per_image / peak if peak else None
+        row.update(epoch=epoch + 1, step=self.state.step, lr=self.scheduler.get_last_lr()[0])
+        self.state.history.append(row)
+        self.state.epoch, self.state.partial = epoch + 1, None
+        self.save()
+        self.saved_step = self.state.step
+        self.write_metrics()
 
     def write_metrics(self) -> None:
         if not self.dist.main:
@@ -336,8 +457,8 @@ class Trainer:
         history = self.state.history
         write_atomic(self.run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
         keys = list(history[0])
-        lines = [",".join(keys)] + [",".join("" if row.get(k) is None else f"{row[k]:.6g}" if isinstance(
-            row.get(k), float) else str(row.get(k)) for k in keys) for row in history]
+        cell = lambda v: "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)  # noqa: E731
+        lines = [",".join(keys)] + [",".join(cell(row.get(k)) for k in keys) for row in history]
         write_atomic(self.run_dir / "metrics.csv", "\n".join(lines) + "\n")
 
     def finish(self, result: TrainResult) -> None:
@@ -346,9 +467,23 @@ class Trainer:
             plot_training_curves(result.history, self.run_dir / "curves.png", title=self.graph.name)
         summary = {"spec": self.graph.name, "params": result.params, "test_loss": result.test_loss,
                    "test_accuracy": result.test_accuracy, "images_per_s": result.images_per_second,
-                   "mfu": result.mfu, "epochs": self.state.epoch, "steps": self.state.step,
+                   "flops_per_image": result.flops_per_image, "mfu": result.mfu, "epochs": self.state.epoch,
+                   "steps": self.state.step, "device": str(self.device), "processes": self.dist.world,
                    "config": dataclasses.asdict(self.config)}
         write_atomic(self.run_dir / "result.json", json.dumps(summary, indent=2) + "\n")
+
+
+class IndexedPairs(torch.utils.data.Dataset):
+    """``dataset[indices]`` -> one whole batch, so a worker gathers it in one indexing op."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, indices):
+        return self.x[indices], self.y[indices]
 
 
 def augment(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
@@ -361,7 +496,9 @@ def augment(x: torch.Tensor, padding: int = 4) -> torch.Tensor:
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :].expand(n, h, w)
     cropped = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
     flip = torch.rand(n, device=x.device) < 0.5
-    return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
+    return torch.where(flip[:, None, None, None], cropped.flip(3), cropped).contiguous(
+        memory_format=torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -378,7 +515,7 @@ def make_scheduler(optimizer, config: TrainConfig, total_steps: int, per_epoch: 
     warmup = int(config.warmup_epochs * per_epoch)
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=max(total_steps, 2),
-                                                   pct_start=max(warmup / max(total_steps, 1), 0.01))
+                                                   pct_start=min(max(warmup / max(total_steps, 1), 0.01), 0.99))
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -401,9 +538,9 @@ class progress_display:
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                                     TimeRemainingColumn(), transient=False)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[info]}"), TimeRemainingColumn())
             self.progress.start()
         return self
 
@@ -411,27 +548,33 @@ class progress_display:
         if self.enabled:
             self.progress.stop()
 
-    def __call__(self, epoch: int, epochs: int, images: int):
+    def __call__(self, epoch: int, epochs: int, steps: int, images_per_step: int, done: int = 0):
+        """An update(step, loss, accuracy) for this epoch's bar (``done`` steps in already), or None."""
         if not self.enabled:
             return None
-        task = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=images, info="")
+        task = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, completed=done, info="")
         start = time.perf_counter()
 
-        def update(seen: int, loss: float, accuracy: float):
-            rate = seen / max(time.perf_counter() - start, 1e-9)
-            self.progress.update(task, completed=seen,
-                                 info=f"loss {loss:.4f}  acc {accuracy:.2%}  {rate:,.0f} img/s")
+        def update(step: int, loss: float, accuracy: float):
+            rate = (step - done) * images_per_step / max(time.perf_counter() - start, 1e-9)
+            self.progress.update(task, completed=step,
+                                 info=f"step {step}  loss {loss:.4f}  acc {accuracy:.2%}  {rate:,.0f} img/s")
         return update
 
 
-def out_of_memory_advice(graph: Graph, batch: int, device: torch.device) -> str:
+def out_of_memory_advice(graph: Graph, config: TrainConfig, device: torch.device) -> str:
     """Which batch sizes the analyzer's training-memory estimate fits in this device's memory."""
-    free, _ = torch.cuda.mem_get_info(device)
-    fits = [b for b in (2 ** k for k in range(12)) if b < batch and analyze(graph, batch=b).training.total < free]
-    estimate = analyze(graph, batch=batch).training.total
+    total = torch.cuda.get_device_properties(device).total_memory
+    dtype = "fp32" if config.precision == "fp32" else config.precision
+    optimizer = "sgd-momentum" if config.optimizer == "sgd" else config.optimizer
+
+    def estimate(batch: int) -> int:
+        return analyze(graph, dtype=dtype, batch=batch, optimizer=optimizer).training.total
+
+    fits = [b for b in (2 ** k for k in range(16)) if b < config.batch_size and estimate(b) < 0.8 * total]
     suggestion = f"try --batch-size {fits[-1]}" if fits else "no batch size fits by the estimate"
-    return (f"CUDA ran out of memory at batch size {batch} (the analyzer estimates {estimate / 1e9:.2f} GB for it; "
-            f"{free / 1e9:.2f} GB free): {suggestion}")
+    return (f"CUDA ran out of memory at batch size {config.batch_size} (the analyzer's training-memory estimate: "
+            f"{estimate(config.batch_size) / 1e9:.2f} GB of the device's {total / 1e9:.2f} GB); {suggestion}")
 
 
 def summary(result: TrainResult) -> str:
@@ -446,4 +589,4 @@ def train(graph: Graph, config: TrainConfig) -> TrainResult:
     try:
         return trainer.run()
     except torch.cuda.OutOfMemoryError:
-        raise TrainError(out_of_memory_advice(graph, config.batch_size, trainer.device)) from None
+        raise TrainError(out_of_memory_advice(graph, config, trainer.device)) from None
