@@ -225,7 +225,7 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
                        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, seed=seed,
                        label_smoothing=label_smoothing, schedule=schedule, warmup_epochs=warmup_epochs, device=device,
                        precision=precision, channels_last=channels_last, compile=compile, augment=augment, runs=runs,
-                       name=name, resume=resume, progress=progress)
+                       name=name, resume=resume, progress=progress, init=init)
         echo(trainer.summary(trainer.train(graph, trainer.config_from(graph, options))))
         return
     builder = import_torch_module("build", "build")
