@@ -75,7 +75,8 @@ def test_unknown_setting_points_at_its_line():
 
 
 def test_wrongly_typed_setting_points_at_its_value():
-    with pytest.raises(SpecError, match="train: optimizer must be 'sgd' or 'adam' or 'adamw'. Received: optimizer='lamb'") as error:
+    message = "train: optimizer must be 'sgd' or 'adam' or 'adamw'. Received: optimizer='lamb'"
+    with pytest.raises(SpecError, match=message) as error:
         config_from(graph_of("train: {optimizer: lamb}"), {})
     assert error.value.loc.line == 11
     with pytest.raises(SpecError, match="train: epochs must be positive. Received: epochs=0"):
