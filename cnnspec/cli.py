@@ -325,88 +325,93 @@ class By(str, enum.Enum):
     layer = "layer"
 
 
+class Field(str, enum.Enum):
+    params = "params"
+    weights = "weights"
+    macs = "macs"
+    flops = "flops"
+    memory = "memory"
+
+
 @app.command()
 def compare(specs: List[str] = typer.Argument(..., help="Two or more specs; or one spec with --input A,B,..."),
             by: By = typer.Option(By.total, "--by", help="total, or rows aligned by block or layer name."),
-            field: str = typer.Option("macs", help="With --by: params, macs, flops or memory."),
-            input: Optional[str] = typer.Option(None, "--input", help="Sweep resolutions: 3x224x224,3x320x320."),
+            field: Field = typer.Option(Field.macs, "--field", help="With --by block|layer: the figure per row "
+                                        "(weights = params without bias)."),
+            input: Optional[str] = typer.Option(None, "--input", help="One spec at several inputs: "
+                                                "3x224x224,3x320x320; or every spec at one input."),
             format: Format = typer.Option(Format.table, "--format", "-f")):
-    """Designs side by side with ratios to the first: params, MACs, FLOPs, memory, peak, receptive field."""
+    """Designs side by side with ratios to the first: params, weights, MACs, FLOPs, memory, peak, receptive field."""
     from . import compare as comparing
     from . import render
-    from .analysis import analyze as run
-    if input and len(specs) == 1:
-        shapes = input.split(",")
-        columns = [comparing.Column(shape, run(load_graph(specs[0], shape))) for shape in shapes]
-    elif len(specs) >= 2 and not input:
-        columns = [comparing.Column(spec, run(load_graph(spec))) for spec in specs]
-    else:
-        raise SpecError("compare takes two or more specs, or one spec with --input 3x224x224,3x320x320")
-    if by is By.total:
-        lines = comparing.totals(columns)
-    elif field in ("params", "macs", "flops", "memory"):
-        lines = comparing.aligned(columns, by.value, field)
-    else:
-        raise SpecError(f"--field must be params, macs, flops or memory. Received: {field!r}")
+    columns = comparing.designs(specs, [parse_shape(s) for s in input.split(",")] if input else [])
+    lines = comparing.totals(columns) if by is By.total else comparing.aligned(columns, by.value, field.value)
     labels = [c.label for c in columns]
-    notes = [f"{name}: {verdict}" for name, verdict in comparing.scaling(columns).items()] if input else []
+    scaling = comparing.scaling(columns) if comparing.is_sweep(columns) else {}
     if format is Format.json:
-        echo(render.comparison_json(labels, lines, {"scaling": comparing.scaling(columns)} if input else None))
+        echo(render.comparison_json(labels, lines, {"scaling": scaling} if scaling else None))
     elif format is Format.csv:
         echo(render.comparison_csv(labels, lines))
     elif format is Format.md:
-        echo(render.comparison_markdown(labels, lines) + "".join(f"\n- {note}" for note in notes))
+        echo(render.comparison_markdown(labels, lines) + "".join(f"\n- {k}: {v}" for k, v in scaling.items()))
     else:
         out = console()
-        title = "totals" if by is By.total else f"{field} by {by.value}"
+        title = "totals (memory in values)" if by is By.total else f"{field.value} by {by.value}"
         out.print(render.comparison_rich(title, labels, lines))
-        for note in notes:
-            out.print(note, markup=False)
+        for name, verdict in scaling.items():
+            out.print(f"{name}: {verdict}", markup=False)
 
 
 @app.command()
 def whatif(spec: str = SpecArgument,
            ratio: float = typer.Option(0.25, help="1x1 reduction to this fraction of the input channels."),
            apply: Optional[List[str]] = typer.Option(None, "--apply", help="reduce:LAYER:R, factorize3x3:LAYER, "
-                                                      "asymmetric:LAYER or separable:LAYER (repeatable, in order)."),
+                                                      "asymmetric:LAYER, separable:LAYER or strided:POOL "
+                                                      "(repeatable, applied in order)."),
            write: Optional[Path] = typer.Option(None, "--write", help="Write the transformed spec here."),
            top: int = typer.Option(20, help="Show this many savings."),
-           input: Optional[str] = InputOption):
-    """What a 1x1 reduction, stacked 3x3s, 1xn + nx1 or a separable conv would save, layer by layer."""
+           input: Optional[str] = InputOption,
+           format: Format = typer.Option(Format.table, "--format", "-f")):
+    """What a 1x1 reduction, stacked 3x3s, 1xn + nx1, a separable conv or a strided conv would save."""
     from . import render
     from . import whatif as transforms
     from .analysis import analyze as run
+    from .compare import Column, totals
     from .graph import build_graph
     from .spec import load_spec
     original = load_spec(spec, parse_shape(input))
-    if apply:
-        changed = original
-        for transform in apply:
-            changed = transforms.apply(changed, transform)
-        before, after = run(build_graph(original)), run(build_graph(changed))
-        from .compare import Column, totals
-        columns = [Column(original.name, before), Column(" + ".join(apply), after)]
-        console().print(render.comparison_rich("what if", [c.label for c in columns], totals(columns)))
-        if write:
-            from .files import write_atomic
-            write_atomic(write, transforms.to_yaml(changed))
-            echo(f"wrote {write}")
-        return
+    if write and not apply:
+        raise SpecError("--write needs at least one --apply transform")
     analysis = run(build_graph(original))
-    found = transforms.savings(original, ratio)
-    from rich.table import Table
-    table = Table(title=f"what if: {original.name} (largest MAC savings first)", header_style="bold")
-    for title in ("transform", "change", "params", "params after", "MACs", "MACs after", "MACs saved"):
-        table.add_column(title, justify="left" if title in ("transform", "change") else "right", no_wrap=True)
-    for s in found[:top]:
-        table.add_row(s.transform, s.description, render.cell(s.params_before), render.cell(s.params_after),
-                      render.cell(s.macs_before), render.cell(s.macs_after),
-                      f"{s.macs_saved / s.macs_before:.0%}" if s.macs_before else "-")
-    out = console()
-    out.print(table)
-    out.print(f"MLP equivalent: a fully connected network between the same tensors would need "
-              f"{render.cell(transforms.mlp_equivalent(analysis))} params ({render.cell(analysis.totals.params)} now)",
-              markup=False)
+    if not apply:
+        found = transforms.savings(original, ratio)[:top]
+        mlp = transforms.mlp_equivalent(analysis)
+        if format is Format.json:
+            echo(render.savings_json(found, {"mlp_equivalent": {"weights": mlp.weights, "params": mlp.params}}))
+        elif format is Format.csv:
+            echo(render.savings_csv(found))
+        elif format is Format.md:
+            echo(render.savings_markdown(found) + "\n" + render.mlp_line(mlp, analysis))
+        else:
+            out = console()
+            out.print(render.savings_rich(f"what if: {original.name} (largest MAC savings first)", found))
+            out.print(render.mlp_line(mlp, analysis), markup=False)
+        return
+    changed = transforms.apply_all(original, apply)
+    columns = [Column(original.name, analysis), Column("after " + " ".join(apply), run(build_graph(changed)))]
+    labels, lines = [c.label for c in columns], totals(columns)
+    if format is Format.json:
+        echo(render.comparison_json(labels, lines))
+    elif format is Format.csv:
+        echo(render.comparison_csv(labels, lines))
+    elif format is Format.md:
+        echo(render.comparison_markdown(labels, lines))
+    else:
+        console().print(render.comparison_rich("what if (memory in values)", labels, lines))
+    if write:
+        from .files import write_atomic
+        write_atomic(write, transforms.to_yaml(changed, apply))
+        sys.stderr.write(f"wrote {write}\n")
 
 
 def picture_format(output: Path, formats: tuple[str, ...]) -> str:

@@ -187,3 +187,56 @@ def comparison_rich(title: str, labels: list[str], lines):
     for cells in rows:
         table.add_row(*cells)
     return table
+
+
+# --- what-if savings (cnnspec whatif) ----------------------------------------------------------
+
+SAVING_FIGURES = ("weights_before", "weights_after", "params_before", "params_after", "macs_before", "macs_after",
+                  "macs_saved")
+SAVING_HEADER = ["transform", "change", "weights", "after", "params", "after", "MACs", "after", "MACs saved"]
+
+
+def saving_cells(saving) -> list[str]:
+    figures = [cell(getattr(saving, name)) for name in SAVING_FIGURES[:-1]]
+    share = f"{saving.macs_saved / saving.macs_before:.0%}" if saving.macs_before else "-"
+    return [saving.transform, saving.description, *figures, share]
+
+
+def savings_markdown(found) -> str:
+    align = ["---", "---", *["---:"] * (len(SAVING_HEADER) - 2)]
+    rows = [SAVING_HEADER, align, *(saving_cells(s) for s in found)]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in rows) + "\n"
+
+
+def savings_csv(found) -> str:
+    """Raw integers, one row per transform; 'weights' are params without bias."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["transform", "layer", "change", *SAVING_FIGURES])
+    for s in found:
+        writer.writerow([s.transform, s.layer, s.description, *(getattr(s, name) for name in SAVING_FIGURES)])
+    return out.getvalue()
+
+
+def savings_json(found, extra: dict) -> str:
+    records = [{"transform": s.transform, "layer": s.layer, "change": s.description,
+                **{name: getattr(s, name) for name in SAVING_FIGURES}} for s in found]
+    return json.dumps({"savings": records, **extra}, indent=2) + "\n"
+
+
+def savings_rich(title: str, found):
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    for index, label in enumerate(SAVING_HEADER):
+        table.add_column(label, justify="left" if index < 2 else "right", no_wrap=index < 1)
+    for s in found:
+        table.add_row(*saving_cells(s))
+    return table
+
+
+def mlp_line(mlp, analysis: Analysis) -> str:
+    totals = analysis.totals
+    return (f"MLP equivalent (a dense layer between the same tensors for every layer with weights): "
+            f"{grouped(mlp.weights)} weights, {grouped(mlp.params)} with bias; this design has "
+            f"{grouped(totals.params - totals.bias)} weights, {grouped(totals.params)} with bias")

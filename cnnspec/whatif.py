@@ -1,205 +1,348 @@
-"""What-if transforms: the course's design lessons applied to one conv of a spec.
+"""What-if transforms: the course's design lessons applied to one layer of a spec.
 
-- ``reduce:LAYER:R``    a 1x1 conv to R channels before LAYER (GoogLeNet's reduction, Szegedy et al. 2015 §5)
-- ``factorize3x3:LAYER`` an n x n conv as (n-1)/2 stacked 3x3 convs, same receptive field (VGG; Inception v3 §3.1)
-- ``asymmetric:LAYER``  an n x n conv as 1 x n then n x 1 (Inception v3 §3.2)
-- ``separable:LAYER``   a depthwise n x n conv then a 1x1 pointwise conv (MobileNet, Howard et al. 2017)
+- ``reduce:LAYER:R``     a 1x1 conv to R channels before LAYER (GoogLeNet's reduction, Szegedy et al. 2015 §5)
+- ``factorize3x3:LAYER`` an n x n conv as (n-1)/2 stacked 3x3 convs, same receptive field (VGG, Simonyan &
+  Zisserman 2015 §2.3; Inception v3, Szegedy et al. 2016 §3.1)
+- ``asymmetric:LAYER``   an n x n conv as 1 x n then n x 1 (Inception v3 §3.2)
+- ``separable:LAYER``    a depthwise conv then a 1x1 pointwise conv (MobileNet, Howard et al. 2017 §3.1)
+- ``strided:POOL``       POOL removed, the conv before it strides instead (Springenberg et al. 2015 §3.1:
+  applied to ConvPool-CNN-C's pools it gives All-CNN-C)
 
-A transform rewrites the expanded spec (one NodeSpec per layer); its savings are the difference of two
-analyses, so every number still comes from the layer classes. The transformed spec can be written
-back as YAML (flat: every layer with its name and inputs) and used like any other.
+A transform rewrites the expanded spec (one NodeSpec per layer). The conv it replaces keeps its name
+as the last new layer, so readers, outputs and later transforms still find it; where the conv is
+followed by an activation, a copy of it goes between the new convs (as in GoogLeNet, VGG and Inception
+v3). Savings are the difference of two analyses, so every number still comes from the layer classes.
+The transformed spec is written back as flat YAML (every layer with its name and inputs).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import yaml
 
-from .analysis import Analysis, analyze
+from .analysis import Analysis, Row, analyze
 from .errors import SpecError
 from .graph import Graph, build_graph
-from .shape import as_tuple
+from .layers.activation import Activation
+from .layers.conv import ConvNd
+from .layers.pool import PoolNd
 from .spec import NodeSpec, Spec
 
-CONV_TYPES = {"conv", "conv2d"}
-TRANSFORMS = ("reduce", "factorize3x3", "asymmetric", "separable")
+USAGE = "reduce:LAYER:R, factorize3x3:LAYER, asymmetric:LAYER, separable:LAYER or strided:POOL"
+MIN_CHANNELS_TO_REDUCE = 16  # a 1x1 reduction of fewer channels saves little and is not what the course means
+
+
+@dataclass
+class Conv:
+    """A plain 2D convolution of the spec, with everything a transform needs to rebuild it."""
+    node: NodeSpec
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]  # per axis, the same on both sides
+    bias: bool
+    activation: NodeSpec | None  # the activation reading only this conv, copied between new convs
+
+    def chain(self, steps: list[tuple[str, dict[str, Any]]]) -> list[NodeSpec]:
+        """Nodes for ``(suffix, arguments)`` convs run in order; the last one keeps the conv's name."""
+        nodes, previous = [], self.node.inputs
+        for index, (suffix, arguments) in enumerate(steps):
+            last = index == len(steps) - 1
+            name = self.node.name if last else f"{self.node.name}_{suffix}"
+            nodes.append(dataclasses.replace(self.node, name=name, type="conv2d", inputs=previous,
+                                             arguments={**arguments, "bias": self.bias}, argument_locs={}))
+            previous = [name]
+            if not last and self.activation:
+                nodes.append(dataclasses.replace(self.activation, name=f"{name}_{self.activation.type}",
+                                                 inputs=previous))
+                previous = [nodes[-1].name]
+        return nodes
 
 
 @dataclass
 class Saving:
-    transform: str  # as --apply takes it: "reduce:inception3a.b3:16"
+    """One transform and the figures of the layers it touches, before and after (bias shown apart)."""
+    transform: str  # as --apply takes it: "reduce:b3x3.conv:24"
     layer: str
     description: str
     params_before: int
     params_after: int
+    bias_before: int
+    bias_after: int
     macs_before: int
     macs_after: int
 
     @property
-    def params_saved(self) -> int:
-        return self.params_before - self.params_after
+    def weights_before(self) -> int:
+        return self.params_before - self.bias_before
+
+    @property
+    def weights_after(self) -> int:
+        return self.params_after - self.bias_after
 
     @property
     def macs_saved(self) -> int:
         return self.macs_before - self.macs_after
 
+    @property
+    def params_saved(self) -> int:
+        return self.params_before - self.params_after
+
+
+@dataclass
+class MLPEquivalent:
+    """A dense layer between the same tensors for every layer with weights (the course's 'why convolutions')."""
+    weights: int
+    bias: int
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.bias
+
+
+# --- finding the layers ------------------------------------------------------------------------
 
 def node_of(spec: Spec, name: str) -> NodeSpec:
     for node in spec.nodes:
         if node.name == name:
             return node
-    raise SpecError(f"no layer '{name}' in the spec")
+    raise SpecError(f"no layer '{name}' in {spec.path}")
 
 
-def conv_geometry(node: NodeSpec, graph: Graph) -> tuple[int, tuple[int, ...], int]:
-    """(input channels, kernel per axis, out_channels) of a 2D conv node, or SpecError."""
-    if node.type not in CONV_TYPES or len(graph[node.name].in_shapes[0]) != 3:
-        raise SpecError(f"'{node.name}' is a {node.type}; what-if transforms apply to 2D convolutions")
-    layer = graph[node.name].layer
-    if layer.groups != 1 or as_tuple(layer.dilation, 2, "dilation") != (1, 1):
-        raise SpecError(f"'{node.name}' is grouped or dilated; the transforms apply to plain convolutions")
-    return graph[node.name].in_shapes[0][0], as_tuple(layer.kernel_size, 2, "kernel_size"), layer.out_channels
+def conv_of(spec: Spec, graph: Graph, name: str) -> Conv:
+    """The plain 2D conv ``name`` (not grouped, not dilated, padding the same on both sides), or SpecError."""
+    node, graph_node = node_of(spec, name), graph[name]
+    layer = graph_node.layer
+    if not isinstance(layer, ConvNd) or len(graph_node.in_shapes[0]) != 3:
+        raise SpecError(f"'{name}' is a {node.type}; this transform applies to 2D convolutions")
+    window = layer.window(graph_node.in_shapes[0])
+    if layer.groups != 1 or window.dilation != (1, 1) or any(window.extra_right):
+        raise SpecError(f"'{name}' is grouped, dilated or padded unevenly; the transforms apply to plain convolutions")
+    return Conv(node, graph_node.in_shapes[0][0], layer.out_channels, window.kernel, window.stride, window.padding,
+                layer.bias, activation_after(spec, graph, name))
 
 
-def padding_pair(node: NodeSpec, kernel: tuple[int, ...]) -> tuple[int, int]:
-    padding = node.arguments.get("padding", 0)
-    if padding == "same":
-        return tuple((k - 1) // 2 for k in kernel)
-    return (0, 0) if padding == "valid" else as_tuple(padding, 2, "padding")
+def activation_after(spec: Spec, graph: Graph, name: str) -> NodeSpec | None:
+    readers = graph[name].consumers
+    if len(readers) != 1 or name in graph.outputs:
+        return None
+    reader = graph[readers[0]]
+    is_activation = isinstance(reader.layer, Activation) and reader.type != "softmax"
+    return node_of(spec, reader.name) if is_activation else None
 
 
 def replace(spec: Spec, name: str, new_nodes: list[NodeSpec]) -> Spec:
-    """The spec with node ``name`` replaced by ``new_nodes``; the last one keeps the name, so readers still find it."""
     nodes = []
     for node in spec.nodes:
         nodes.extend(new_nodes if node.name == name else [node])
     return dataclasses.replace(spec, nodes=nodes)
 
 
-def derived(node: NodeSpec, suffix: str, inputs: list[str], **arguments) -> NodeSpec:
-    return NodeSpec(f"{node.name}_{suffix}", "conv2d", arguments, inputs, node.loc, {}, node.block, node.trainable)
+# --- the transforms ----------------------------------------------------------------------------
+
+def square_kernel(conv: Conv, kind: str, smallest: int) -> int:
+    n = conv.kernel[0]
+    if conv.kernel[0] != conv.kernel[1] or n < smallest:
+        raise SpecError(f"'{conv.node.name}' has kernel {list(conv.kernel)}; {kind} needs a square kernel of "
+                        f"{smallest} or more")
+    return n
+
+
+def reduce_first(spec: Spec, graph: Graph, layer: str, channels: str) -> Spec:
+    if not channels.isdigit() or int(channels) < 1:
+        raise SpecError(f"reduce needs a channel count: reduce:{layer}:16. Received: 'reduce:{layer}:{channels}'")
+    conv = conv_of(spec, graph, layer)
+    return replace(spec, layer, conv.chain([
+        ("reduce", {"out_channels": int(channels), "kernel_size": 1}),
+        ("", conv.node.arguments)]))
+
+
+def factorize3x3(spec: Spec, graph: Graph, layer: str, _: str) -> Spec:
+    """(n-1)/2 stacked 3x3 convs with padding 1 each (for padding (n-1)/2) or 0 each (for none); the
+    stride goes on the last one, so the output shape and the receptive field stay those of the n x n conv."""
+    conv = conv_of(spec, graph, layer)
+    n = square_kernel(conv, "factorize3x3", 5)
+    if n % 2 == 0:
+        raise SpecError(f"'{layer}' has an even kernel {n}; stacked 3x3 convs cover odd sizes only")
+    if conv.padding not in ((0, 0), ((n - 1) // 2,) * 2):
+        raise SpecError(f"'{layer}' has padding {list(conv.padding)}; factorize3x3 keeps the shape for padding 0 "
+                        f"or {(n - 1) // 2} only")
+    each = 1 if conv.padding[0] else 0
+    steps = [(f"3x3_{index + 1}", {"out_channels": conv.out_channels, "kernel_size": 3, "padding": each})
+             for index in range((n - 1) // 2)]
+    steps[-1][1]["stride"] = list(conv.stride)
+    return replace(spec, layer, conv.chain(steps))
+
+
+def asymmetric(spec: Spec, graph: Graph, layer: str, _: str) -> Spec:
+    conv = conv_of(spec, graph, layer)
+    n = square_kernel(conv, "asymmetric", 2)
+    (s_h, s_w), (p_h, p_w) = conv.stride, conv.padding
+    return replace(spec, layer, conv.chain([
+        (f"1x{n}", {"out_channels": conv.out_channels, "kernel_size": [1, n], "stride": [1, s_w],
+                    "padding": [0, p_w]}),
+        ("", {"out_channels": conv.out_channels, "kernel_size": [n, 1], "stride": [s_h, 1], "padding": [p_h, 0]})]))
+
+
+def separable(spec: Spec, graph: Graph, layer: str, _: str) -> Spec:
+    conv = conv_of(spec, graph, layer)
+    if max(conv.kernel) < 2:
+        raise SpecError(f"'{layer}' is a 1x1 conv; it is already pointwise")
+    return replace(spec, layer, conv.chain([
+        ("depthwise", {"out_channels": conv.in_channels, "kernel_size": list(conv.kernel),
+                       "stride": list(conv.stride), "padding": list(conv.padding), "groups": conv.in_channels}),
+        ("", {"out_channels": conv.out_channels, "kernel_size": 1})]))
+
+
+def strided(spec: Spec, graph: Graph, pool: str, _: str) -> Spec:
+    """Drop the pool; the conv before it (through shape-keeping layers such as activations and norms, read
+    by nothing else) strides by the pool's stride too. The output shape must stay the pool's, or the rest
+    of the network would change."""
+    pool_node = graph[pool]
+    if not isinstance(pool_node.layer, PoolNd):
+        raise SpecError(f"'{pool}' is a {pool_node.type}; strided:POOL takes a max or average pooling layer")
+    source = conv_before(graph, pool)
+    conv = conv_of(spec, graph, source)
+    pool_stride = pool_node.layer.window(pool_node.in_shapes[0]).stride
+    stride = [own * pooled for own, pooled in zip(conv.stride, pool_stride)]
+    restrided = dataclasses.replace(conv.node, arguments={**conv.node.arguments, "stride": stride,
+                                                          "padding": list(conv.padding)})
+    rewire = {pool: pool_node.inputs[0]}
+    nodes = [dataclasses.replace(node, inputs=[rewire.get(i, i) for i in node.inputs])
+             for node in replace(spec, source, [restrided]).nodes if node.name != pool]
+    changed = dataclasses.replace(spec, nodes=nodes, outputs=[rewire.get(o, o) for o in spec.outputs])
+    shape = build_graph(changed)[pool_node.inputs[0]].out_shape
+    if shape != pool_node.out_shape:
+        raise SpecError(f"strided:{pool}: '{source}' with stride {stride} gives {list(shape)}, the pool gave "
+                        f"{list(pool_node.out_shape)}; change its padding first")
+    return changed
+
+
+def conv_before(graph: Graph, pool: str) -> str:
+    name = graph[pool].inputs[0]
+    while True:
+        node = graph[name]
+        conv = isinstance(node.layer, ConvNd)
+        if not conv and (len(node.inputs) != 1 or node.out_shape != node.in_shapes[0]
+                         or isinstance(node.layer, PoolNd)):
+            raise SpecError(f"strided:{pool}: found no conv before the pool ('{name}', a {node.type}, is in the way)")
+        if len(node.consumers) != 1 or name in graph.outputs:
+            raise SpecError(f"strided:{pool}: '{name}' has other readers, which would see the strided output")
+        if conv:
+            return name
+        name = node.inputs[0]
+
+
+TRANSFORMS: dict[str, tuple[Callable[[Spec, Graph, str, str], Spec], str]] = {
+    "reduce": (reduce_first, "1x1 reduction first"),
+    "factorize3x3": (factorize3x3, "stacked 3x3 convs"),
+    "asymmetric": (asymmetric, "1xn then nx1"),
+    "separable": (separable, "depthwise + pointwise"),
+    "strided": (strided, "stride instead of pooling"),
+}
 
 
 def apply(spec: Spec, transform: str) -> Spec:
     """Apply one ``kind:LAYER[:R]`` transform; transforms compose by applying one after another."""
     kind, _, rest = transform.partition(":")
     if kind not in TRANSFORMS or not rest:
-        raise SpecError(f"unknown transform '{transform}'; use one of reduce:LAYER:R, factorize3x3:LAYER, "
-                        "asymmetric:LAYER, separable:LAYER")
-    layer, _, channels = rest.partition(":") if kind == "reduce" else (rest, "", "")
+        raise SpecError(f"unknown transform '{transform}'; use {USAGE}")
+    layer, _, argument = rest.rpartition(":") if kind == "reduce" else (rest, "", "")
+    if not layer:
+        raise SpecError(f"reduce needs a layer and a channel count: reduce:LAYER:16. Received: '{transform}'")
     graph = build_graph(spec)
-    node = node_of(spec, layer)
-    c_in, kernel, c_out = conv_geometry(node, graph)
-    args = node.arguments
-    bias = args.get("bias", True)
-    stride = as_tuple(args.get("stride", 1), 2, "stride")
-    pad = padding_pair(node, kernel)
-    if kind == "reduce":
-        if not channels.isdigit() or int(channels) < 1:
-            raise SpecError(f"reduce needs a channel count: reduce:{layer}:16. Received: '{transform}'")
-        first = derived(node, "reduce", node.inputs, out_channels=int(channels), kernel_size=1, bias=bias)
-        return replace(spec, layer, [first, dataclasses.replace(node, inputs=[first.name])])
-    n = kernel[0]
-    if kernel[0] != kernel[1] or n < 3:
-        raise SpecError(f"'{layer}' has kernel {list(kernel)}; {kind} needs a square kernel of 3 or more")
-    if kind == "separable":
-        depthwise = derived(node, "depthwise", node.inputs, out_channels=c_in, kernel_size=n, stride=list(stride),
-                            padding=list(pad), groups=c_in, bias=bias)
-        return replace(spec, layer, [depthwise, dataclasses.replace(
-            node, arguments={"out_channels": c_out, "kernel_size": 1, "bias": bias}, inputs=[depthwise.name])])
-    if kind == "asymmetric":
-        row = derived(node, "1x" + str(n), node.inputs, out_channels=c_out, kernel_size=[1, n],
-                      stride=[1, stride[1]], padding=[0, pad[1]], bias=bias)
-        return replace(spec, layer, [row, dataclasses.replace(
-            node, arguments={"out_channels": c_out, "kernel_size": [n, 1], "stride": [stride[0], 1],
-                             "padding": [pad[0], 0], "bias": bias}, inputs=[row.name])])
-    return replace(spec, layer, factorized(node, n, stride, pad, c_out, bias))
+    node_of(spec, layer)
+    return TRANSFORMS[kind][0](spec, graph, layer, argument)
 
 
-def factorized(node: NodeSpec, n: int, stride, pad, c_out: int, bias: bool) -> list[NodeSpec]:
-    """(n-1)/2 stacked 3x3 convs; padding 1 each for 'same' padding, 0 each for none; stride on the last."""
-    if n % 2 == 0:
-        raise SpecError(f"'{node.name}' has an even kernel {n}; stacked 3x3 convs cover odd sizes only")
-    count = (n - 1) // 2
-    if pad not in ((0, 0), ((n - 1) // 2,) * 2):
-        raise SpecError(f"'{node.name}' has padding {list(pad)}; factorize3x3 keeps the shape for padding 0 "
-                        f"or {(n - 1) // 2} only")
-    each = 1 if pad[0] else 0
-    nodes, previous = [], node.inputs
-    for index in range(count - 1):
-        step = derived(node, f"3x3_{index + 1}", previous, out_channels=c_out, kernel_size=3, padding=each, bias=bias)
-        nodes.append(step)
-        previous = [step.name]
-    last = dataclasses.replace(node, arguments={"out_channels": c_out, "kernel_size": 3, "stride": list(stride),
-                                                "padding": each, "bias": bias}, inputs=previous)
-    return nodes + [last]
+def apply_all(spec: Spec, transforms: list[str]) -> Spec:
+    for transform in transforms:
+        spec = apply(spec, transform)
+    return spec
 
 
-def applicable(kind: str, node: NodeSpec, graph: Graph, ratio: float) -> str | None:
-    """The transform string for this node, or None where it does not apply."""
-    try:
-        c_in, kernel, _ = conv_geometry(node, graph)
-    except SpecError:
-        return None
-    if kernel[0] != kernel[1] or kernel[0] < 3:
-        return None
-    if kind == "reduce":
-        reduced = max(1, round(c_in * ratio))
-        return f"reduce:{node.name}:{reduced}" if reduced < c_in and c_in >= 16 else None
-    if kind == "factorize3x3":
-        pad = padding_pair(node, kernel)
-        return f"factorize3x3:{node.name}" if kernel[0] >= 5 and kernel[0] % 2 and pad in (
-            (0, 0), ((kernel[0] - 1) // 2,) * 2) else None
-    return f"{kind}:{node.name}"
+# --- what each would save ----------------------------------------------------------------------
+
+def candidates(spec: Spec, graph: Graph, ratio: float) -> list[str]:
+    """The transforms worth listing: every conv with a kernel over 1, every pool after a conv."""
+    found = []
+    for node in graph.nodes[1:]:
+        if isinstance(node.layer, PoolNd):
+            found.append(f"strided:{node.name}")
+        elif isinstance(node.layer, ConvNd) and len(node.in_shapes[0]) == 3 \
+                and max(node.layer.window(node.in_shapes[0]).kernel) > 1:
+            c_in, reduced = node.in_shapes[0][0], max(1, round(node.in_shapes[0][0] * ratio))
+            if c_in >= MIN_CHANNELS_TO_REDUCE and reduced < c_in:
+                found.append(f"reduce:{node.name}:{reduced}")
+            found += [f"{kind}:{node.name}" for kind in ("factorize3x3", "asymmetric", "separable")]
+    return found
 
 
 def savings(spec: Spec, ratio: float = 0.25) -> list[Saving]:
-    """Every applicable transform with what it saves, largest MAC saving first."""
+    """Every transform that applies, with what it saves; largest MAC saving first."""
     if not 0 < ratio < 1:
         raise SpecError(f"--ratio must be between 0 and 1. Received: {ratio}")
     graph = build_graph(spec)
     before = analyze(graph)
     found = []
-    for node in spec.nodes:
-        for kind in TRANSFORMS:
-            transform = applicable(kind, node, graph, ratio)
-            if transform:
-                found.append(saving(spec, before, transform, node.name))
-    return sorted(found, key=lambda s: (-s.macs_saved, -s.params_saved))
+    for transform in candidates(spec, graph, ratio):
+        try:
+            after = analyze(build_graph(apply(spec, transform)))
+        except SpecError:  # does not apply to this layer (1x1 kernel, grouped, no conv before the pool ...)
+            continue
+        found.append(saving(transform, before, after))
+    return sorted(found, key=lambda s: (-s.macs_saved, -s.params_saved, s.transform))
 
 
-def saving(spec: Spec, before: Analysis, transform: str, layer: str) -> Saving:
-    after = analyze(build_graph(apply(spec, transform)))
-    names = {layer} | {row.name for row in after.rows if row.name.startswith(layer + "_")}
+def saving(transform: str, before: Analysis, after: Analysis) -> Saving:
+    """Sums over the layers the transform touched: new or removed names, and changed rows."""
+    old, new = {row.name: row for row in before.rows}, {row.name: row for row in after.rows}
+    touched = {name for name in old.keys() | new.keys() if changed(old.get(name), new.get(name))}
 
-    def part(analysis, field):
-        return sum(getattr(row, field) for row in analysis.rows if row.name in names)
+    def total(rows: dict[str, Row], field: str) -> int:
+        return sum(getattr(rows[name], field) for name in touched if name in rows)
 
-    descriptions = {"reduce": "1x1 reduction first", "factorize3x3": "stacked 3x3 convs",
-                    "asymmetric": "1xn then nx1", "separable": "depthwise + pointwise"}
-    return Saving(transform, layer, descriptions[transform.split(":")[0]], part(before, "params"),
-                  part(after, "params"), part(before, "macs"), part(after, "macs"))
-
-
-def mlp_equivalent(analysis: Analysis) -> int:
-    """Parameters if every conv and linear layer were a dense layer between the same tensors."""
-    by_name = {row.name: row for row in analysis.rows}
-    total = 0
-    for row in analysis.rows:
-        if row.macs and row.inputs:
-            fan_in = by_name[row.inputs[0]].values
-            total += fan_in * row.values + row.values
-    return total
+    kind, layer = transform.split(":")[:2]
+    return Saving(transform, layer, TRANSFORMS[kind][1], total(old, "params"), total(new, "params"),
+                  total(old, "bias"), total(new, "bias"), total(old, "macs"), total(new, "macs"))
 
 
-def to_yaml(spec: Spec) -> str:
-    """The spec in flat form: every layer with its type, name, inputs and arguments."""
+def changed(old: Row | None, new: Row | None) -> bool:
+    return old is None or new is None or (old.type, old.params, old.macs, old.shape) != (
+        new.type, new.params, new.macs, new.shape)
+
+
+def mlp_equivalent(analysis: Analysis) -> MLPEquivalent:
+    """Every layer with weights (params and MACs) as a dense layer from its input tensor to its output tensor."""
+    values = {row.name: row.values for row in analysis.rows}
+    weighted = [row for row in analysis.rows if row.params and row.macs]
+    return MLPEquivalent(weights=sum(values[row.inputs[0]] * row.values for row in weighted),
+                         bias=sum(row.values for row in weighted))
+
+
+# --- writing the variant -----------------------------------------------------------------------
+
+def to_yaml(spec: Spec, transforms: list[str]) -> str:
+    """The spec in flat form: every layer with its type, name, inputs and arguments; train: and init:
+    kept, expect: dropped (its figures were the original's)."""
     layers = [{"type": node.type, "name": node.name, "inputs": node.inputs, **node.arguments}
               | ({} if node.trainable else {"trainable": False}) for node in spec.nodes]
-    document = {"name": spec.name, "description": spec.description or f"{spec.name}, transformed",
+    document = {"name": f"{spec.name}_whatif", "description": f"{spec.name} with {', '.join(transforms)}",
                 "input": list(spec.input_shape), "layers": layers, "outputs": spec.outputs}
-    header = f"# Written by cnnspec whatif from {Path(spec.path).name}; every layer is explicit.\n"
-    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
-    return header + body
+    document |= {key: plain(value) for key, value in (("train", spec.train), ("init", spec.init)) if value}
+    header = (f"# Written by `cnnspec whatif {Path(spec.path).name} "
+              f"{' '.join('--apply ' + t for t in transforms)}`; every layer is explicit.\n")
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=120)
+
+
+def plain(value: Any) -> Any:
+    """YAML's located mappings and sequences as plain dicts and lists, for safe_dump."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
