@@ -55,7 +55,7 @@ class SpecModule(nn.Module):
             module = node.layer.to_torch(node.in_shapes)
             if not node.trainable:
                 module.requires_grad_(False)
-            self._place(node.name, module)
+            self._place(node, module)
             steps.append((node.name, module, tuple(node.inputs)))
         keep = set(self.output_names)
         # after step i, drop the tensors whose last reader was step i
@@ -65,16 +65,15 @@ class SpecModule(nn.Module):
     def __getitem__(self, name: str) -> nn.Module:
         return self._modules[name]
 
-    def _place(self, name: str, module: nn.Module) -> None:
+    def _place(self, node, module: nn.Module) -> None:
         parent: nn.Module = self
-        *path, leaf = name.split(".")
+        *path, leaf = node.name.split(".")
         for part in path:
             child = parent._modules.get(part)
             if child is None:
-                child = Container()
-                parent.add_module(part, child)
+                child = _add(parent, part, Container(), node)
             parent = child
-        parent.add_module(leaf, module)
+        _add(parent, leaf, module, node)
 
     def forward(self, x: torch.Tensor):
         values = {"input": x}
@@ -92,6 +91,16 @@ class SpecModule(nn.Module):
         device = reference.device if reference is not None else None
         dtype = reference.dtype if reference is not None else None
         return torch.randn(batch, *self.input_shape, device=device, dtype=dtype)
+
+
+def _add(parent: nn.Module, name: str, module: nn.Module, node) -> nn.Module:
+    """``parent.name = module``; a name that nn.Module already uses (train, eval, to ...) is a spec error."""
+    if hasattr(parent, name) and name not in parent._modules:
+        owner = "nn.Module" if hasattr(nn.Module, name) else f"cnnspec's {type(parent).__name__}"
+        raise SpecError(f"'{name}' cannot name a PyTorch submodule: it is {owner}.{name}; rename the layer",
+                        node.loc, node.name)
+    parent.add_module(name, module)
+    return module
 
 
 # --- initialization ---------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def _model_class(graph: Graph, modules: dict[str, nn.Module], cls: str) -> str:
             if prefix not in made:
                 made.add(prefix)
                 lines.append(f"        {_add(path[:depth], 'Container()')}")
-        lines.append(f"        {_add(name.split('.'), constructor(module))}")
+        frozen = "" if graph[name].trainable else ".requires_grad_(False)"  # trainable: false
+        lines.append(f"        {_add(name.split('.'), constructor(module) + frozen)}")
     lines += ["", "    def forward(self, x):"]
     lines += [f"        {line}" for line in _forward_lines(graph)]
     return "\n".join(lines)

@@ -138,6 +138,17 @@ def test_every_builtin_spec_runs_on_cpu(name):
     assert all(torch.isfinite(o).all() for o in outputs)
 
 
+@pytest.mark.parametrize("name, owner", [("train", "nn.Module"), ("stage.eval", "nn.Module"),
+                                         ("example_input", "cnnspec's SpecModule")])
+def test_a_layer_name_torch_already_uses_is_a_located_error(name, owner):
+    graph = graph_of(f"input: [3, 8, 8]\nlayers:\n  - {{type: conv2d, out_channels: 4, kernel_size: 3, name: {name}}}")
+    with pytest.raises(cnnspec.SpecError) as error:
+        build_module(graph)
+    leaf = name.split(".")[-1]
+    assert str(error.value) == (f"test.yaml:3:5: layer '{name}': '{leaf}' cannot name a PyTorch submodule: "
+                                f"it is {owner}.{leaf}; rename the layer")
+
+
 def test_meta_build_of_vgg16_allocates_no_weights():
     model = cnnspec.build("vgg16", device="meta")
     tensors = list(model.parameters()) + list(model.buffers())

@@ -49,6 +49,16 @@ print(json.dumps({"params": sum(p.numel() for p in model.parameters()), "same": 
     assert found["same"]
 
 
+def test_frozen_layers_stay_frozen_in_the_export(tmp_path):
+    graph = graph_of("input: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3, trainable: false}\n"
+                     "  - {type: conv2d, out_channels: 2, kernel_size: 3}")
+    namespace = {}
+    exec(compile(export_python(graph), "exported.py", "exec"), namespace)
+    exported = {name: p.requires_grad for name, p in namespace[class_name(graph.name)]().named_parameters()}
+    assert exported == {name: p.requires_grad for name, p in build_module(graph).named_parameters()}
+    assert list(exported.values()) == [False, False, True, True]
+
+
 def test_exported_modules_are_the_built_ones(tmp_path):
     graph = graph_of(BRANCHY)
     path = tmp_path / "exported.py"
