@@ -28,10 +28,11 @@ class Figure:
     """One figure as the analyzer computes it and as PyTorch (or fvcore) measures it."""
     spec: object
     torch: object
+    measured: bool = True  # False where PyTorch refused the forward pass before reaching the layer
 
     @property
     def ok(self) -> bool:
-        return self.spec == self.torch
+        return not self.measured or self.spec == self.torch
 
 
 @dataclass
@@ -61,15 +62,18 @@ class Verification:
     params: Figure
     buffers: Figure
     macs: Figure
+    error: str | None = None
+    """Where PyTorch refused the forward pass; shapes after it and MACs are then unknown."""
 
     @property
     def ok(self) -> bool:
-        return self.params.ok and self.buffers.ok and self.macs.ok and not any(
+        return self.error is None and self.params.ok and self.buffers.ok and self.macs.ok and not any(
             layer.disagreements for layer in self.layers)
 
     def failures(self) -> list[str]:
-        found = [f"layer '{layer.name}': {problem}" for layer in self.layers for problem in layer.disagreements]
-        found += [f"total {what}: {figure.spec:,} (spec) vs {figure.torch:,} ({source})" for what, figure, source in
+        found = [self.error] if self.error else []
+        found += [f"layer '{layer.name}': {problem}" for layer in self.layers for problem in layer.disagreements]
+        found += [f"total {what}: {_text(figure.spec)} (spec) vs {_text(figure.torch)} ({source})" for what, figure, source in
                   (("params", self.params, "torch"), ("buffers", self.buffers, "torch"),
                    ("MACs", self.macs, "fvcore")) if not figure.ok]
         return found
@@ -80,38 +84,43 @@ def verify(graph: Graph) -> Verification:
     analysis = analyze(graph)
     rows = {row.name: row for row in analysis.rows}
     model = build_module(graph, device="meta")
-    shapes = meta_output_shapes(model, graph)
-    macs, other_ops = fvcore_counts(model)
+    shapes, error = meta_output_shapes(model, graph)
+    macs, other_ops = fvcore_counts(model) if error is None else ({}, {})
     layers = []
     for node in graph.nodes[1:]:
         module, row = model.get_submodule(node.name), rows[node.name]
         layers.append(LayerCheck(
-            node.name, node.type, Figure(row.shape, shapes.get(node.name)),
+            node.name, node.type, Figure(row.shape, shapes.get(node.name), error is None or node.name in shapes),
             Figure(row.params, sum(p.numel() for p in module.parameters())),
             Figure(row.buffers, sum(b.numel() for b in module.buffers())),
-            Figure(row.macs, macs.get(node.name, 0)), other_ops.get(node.name, {})))
+            Figure(row.macs, macs.get(node.name, 0), error is None), other_ops.get(node.name, {})))
     totals = analysis.totals
     return Verification(graph.name, graph.path, layers,
                         Figure(totals.params, sum(p.numel() for p in model.parameters())),
                         Figure(totals.buffers, sum(b.numel() for b in model.buffers())),
-                        Figure(totals.macs, macs.get("", 0)))
+                        Figure(totals.macs, macs.get("", 0), error is None), error)
 
 
-def meta_output_shapes(model, graph: Graph) -> dict[str, Shape]:
-    """Each node's output shape (batch axis dropped) from a forward pass on meta tensors."""
+def meta_output_shapes(model, graph: Graph) -> tuple[dict[str, Shape], str | None]:
+    """Each node's output shape (batch axis dropped) from a forward pass on meta tensors, and where
+    PyTorch refused the forward pass (a shape the analyzer accepted but torch rejects), if it did."""
     shapes: dict[str, Shape] = {}
 
     def recorder(name):
         return lambda module, inputs, output: shapes.__setitem__(name, tuple(output.shape[1:]))
 
     hooks = [model.get_submodule(node.name).register_forward_hook(recorder(node.name)) for node in graph.nodes[1:]]
+    error = None
     try:
         with torch.no_grad():
             model.eval()(torch.empty(1, *graph.input_shape, device="meta"))
+    except RuntimeError as failure:
+        failed = next(node.name for node in graph.nodes[1:] if node.name not in shapes)
+        error = f"layer '{failed}': PyTorch refuses it: {str(failure).splitlines()[0]}"
     finally:
         for hook in hooks:
             hook.remove()
-    return shapes
+    return shapes, error
 
 
 def fvcore_counts(meta_model) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -143,6 +152,8 @@ def _convolution_mode_macs(inputs, outputs):
 
 
 def _text(value) -> str:
+    if value is None:
+        return "?"
     if isinstance(value, tuple):
         return format_shape(value)
     return f"{value:,}" if isinstance(value, int) else str(value)
@@ -159,14 +170,18 @@ def to_rich(result: Verification):
         table.add_column(column, justify="left" if column in ("layer", "type") or "shape" in column else "right")
     table.add_column("status")
     for layer in result.layers:
-        table.add_row(layer.name, layer.type, _text(layer.shape.spec), _text(layer.shape.torch),
+        table.add_row(layer.name, layer.type, _text(layer.shape.spec), _measured(layer.shape),
                       _text(layer.params.spec), _text(layer.params.torch), _text(layer.macs.spec),
-                      _text(layer.macs.torch), _status(layer))
+                      _measured(layer.macs), _status(layer))
     table.add_section()
-    status = "ok" if result.params.ok and result.macs.ok else "[red]DIFFERS[/red]"
+    status = "ok" if result.ok else "[red]DIFFERS[/red]"
     table.add_row("total", "", "", "", _text(result.params.spec), _text(result.params.torch),
-                  _text(result.macs.spec), _text(result.macs.torch), status)
+                  _text(result.macs.spec), _measured(result.macs), status)
     return table
+
+
+def _measured(figure: Figure) -> str:
+    return _text(figure.torch) if figure.measured else "?"
 
 
 def _status(layer: LayerCheck) -> str:
@@ -185,4 +200,4 @@ def summary(result: Verification) -> str:
                 f"{result.params.spec:,} params, {result.buffers.spec:,} buffer values, {result.macs.spec:,} MACs"
                 + (f"; fvcore's conventions differ at {conventions} layer(s) (not counted as MACs)"
                    if conventions else ""))
-    return f"{result.name}: {len(result.failures())} disagreement(s)"
+    return f"{result.name}: {len(result.failures())} disagreement(s)" + (f"; {result.error}" if result.error else "")

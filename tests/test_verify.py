@@ -69,6 +69,25 @@ def test_a_wrong_figure_fails_naming_the_layer(monkeypatch, tmp_path):
     assert "small: disagreement at layer 'fc': params 4,800 (spec) vs 4,803 (torch)" in outcome.output
 
 
+AVGPOOL3D = "input: [1, 2, 2, 2]\nlayers:\n  - {type: avgpool3d, kernel_size: 3, stride: 1, padding: 1, name: pool}\n"
+
+
+def test_avgpool3d_needs_inputs_as_large_as_its_kernel_as_torch_does():
+    # found by test_random_specs_agree_with_torch: torch's avg_pool3d (alone among the pools) refuses
+    # an input smaller than the kernel even where padding makes the output size positive
+    with pytest.raises(cnnspec.SpecError, match="3D average pooling needs every input size at least the kernel"):
+        build_graph(parse_spec(AVGPOOL3D, "pool.yaml"))
+
+
+def test_a_layer_torch_refuses_fails_naming_it(monkeypatch):
+    from cnnspec.layers.pool import PoolNd
+    monkeypatch.setattr(LAYERS["avgpool3d"], "out_shape", PoolNd.out_shape)  # the check above, removed
+    result = verify(build_graph(parse_spec(AVGPOOL3D, "pool.yaml")))
+    assert not result.ok
+    assert result.failures() == ["layer 'pool': PyTorch refuses it: input image (T: 2 H: 2 W: 2) smaller than "
+                                 "kernel size (kT: 3 kH: 3 kW: 3)"]
+
+
 # --- random specs -----------------------------------------------------------------------------
 
 MAX_VALUES = 6000  # per tensor; keeps fvcore's traced forward passes fast

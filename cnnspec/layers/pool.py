@@ -74,6 +74,15 @@ class AvgPoolNd(PoolNd):
     kind: ClassVar[str] = "avg"
     count_include_pad: bool = True
 
+    def out_shape(self, inputs):
+        x = inputs[0]
+        kernel = self.window(x).kernel
+        if len(x) == 4 and any(n < k for n, k in zip(x[1:], kernel)):  # torch's pool3d_shape_check for avg only
+            raise ArgumentError("3D average pooling needs every input size at least the kernel size, padding not "
+                                f"counted, as PyTorch's avg_pool3d checks. Received input shape {list(x)}, "
+                                f"kernel_size={self.kernel_size}", "kernel_size")
+        return super().out_shape(inputs)
+
 
 def _pool_types():
     for ndim in (None, 1, 2, 3):
