@@ -84,6 +84,8 @@ def _model_class(graph: Graph, modules: dict[str, nn.Module], cls: str) -> str:
                 lines.append(f"        {_add(path[:depth], 'Container()')}")
         frozen = "" if graph[name].trainable else ".requires_grad_(False)"  # trainable: false
         lines.append(f"        {_add(name.split('.'), constructor(module) + frozen)}")
+    if not all(_identifier(name.split(".")[0]) for name in modules):  # self["conv-1"] needs indexing
+        lines += ["", "    def __getitem__(self, name):", "        return self._modules[name]"]
     lines += ["", "    def forward(self, x):"]
     lines += [f"        {line}" for line in _forward_lines(graph)]
     return "\n".join(lines)

@@ -59,6 +59,17 @@ def test_frozen_layers_stay_frozen_in_the_export(tmp_path):
     assert list(exported.values()) == [False, False, True, True]
 
 
+def test_names_that_are_not_identifiers_are_reached_by_index():
+    graph = graph_of("name: odd\ninput: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3, "
+                     "name: conv-1}\n  - {type: relu, name: block.0}\n  - {type: flatten, name: class}")
+    namespace = {}
+    exec(compile(export_python(graph), "odd.py", "exec"), namespace)
+    model = namespace["Odd"]()
+    model.load_state_dict(build_module(graph).state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(model(x), build_module(graph)(x))
+
+
 def test_exported_modules_are_the_built_ones(tmp_path):
     graph = graph_of(BRANCHY)
     path = tmp_path / "exported.py"
