@@ -69,6 +69,15 @@ def test_all_cnn_c_against_its_max_pooling_variant():
     assert lines["macs"].values == [270_798_336, 398_200_320]  # hand-worked in tests/test_whatif.py
 
 
+@pytest.mark.skipif(not {"mnist1d_cnn", "mnist1d_mlp"} <= set(builtin_specs()),
+                    reason="the MNIST-1D specs are written by another task")
+def test_mnist1d_cnn_against_its_mlp():
+    lines = {line.label: line for line in totals([column("mnist1d_cnn"), column("mnist1d_mlp")])}
+    width = 215  # 4 equal hidden layers: 40h + h + 3(h^2 + h) + 10h + 10 params (mnist1d_mlp.yaml)
+    assert lines["params"].values == [2_050, 3 * width**2 + 54 * width + 10] == [2_050, 150_295]
+    assert lines["weights"].values == [2_050 - 3 * 15 - 10, 40 * width + 3 * width**2 + 10 * width]
+
+
 def test_cli_formats():
     data = json.loads(runner.invoke(app, ["compare", "inception3a", "inception3a_naive", "-f", "json"]).stdout)
     assert data["designs"] == ["inception3a", "inception3a_naive"]
