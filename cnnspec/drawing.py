@@ -64,7 +64,6 @@ class Drawing:
     levels: list[list[str]] = field(default_factory=list)  # encoder-decoder: boxes by resolution, finest first
 
 
-
 @dataclass
 class Tree:
     """Who sits directly inside whom (None: the top level); built once per use, linear in the drawing."""
@@ -136,7 +135,7 @@ def block_path(node, depth: int | None) -> tuple[list[str], str | None]:
 
 
 FOLDED = ("norm", "activation")
-"""Families drawn inside their producer's box ('conv2d 64 k3 + batchnorm2d + relu'), as papers draw them."""
+"""Families drawn inside their producer's box ('conv2d 64 k3 + bn + relu'), as papers draw them."""
 
 
 def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> Drawing:
@@ -153,7 +152,7 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
         clusters.update(dict.fromkeys(expanded))
         cluster = expanded[-1] if expanded else None
         box_id = collapsed or node.name
-        if fold and not collapsed and foldable(graph, node, boxes):
+        if fold and not collapsed and foldable(graph, node):
             box_id = box_of[node.inputs[0]]
         box_of[node.name] = box_id
         members.setdefault(box_id, []).append(node)
@@ -232,7 +231,7 @@ def short_type(name: str) -> str:
     return next((short for prefix, short in SHORT_TYPES.items() if name.startswith(prefix)), name)
 
 
-def foldable(graph: Graph, node, boxes: dict[str, Box]) -> bool:
+def foldable(graph: Graph, node) -> bool:
     """A norm or activation whose input feeds nothing else, drawn in its input's box (same cluster)."""
     if family(node.type) not in FOLDED or len(node.inputs) != 1:
         return False
@@ -309,7 +308,7 @@ def to_mermaid(drawing: Drawing) -> str:
 
 
 def _mermaid_text(text: str) -> str:
-    return html.escape(text).replace('"', "#quot;")
+    return html.escape(text, quote=False).replace('"', "#quot;")
 
 
 def _mermaid_cluster(tree: Tree, cluster: str | None, ids: dict[str, str], indent: str) -> list[str]:
