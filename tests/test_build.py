@@ -321,6 +321,23 @@ def test_onnx_export_checks_and_computes_what_torch_computes(branchy, tmp_path):
     torch.testing.assert_close(torch.from_numpy(aux), expected[1], rtol=1e-4, atol=1e-5)
 
 
+SMALL_BUILTINS = sorted(name for name in builtin_specs() if cnnspec.analyze(cnnspec.load(name)).totals.macs < 50e6)
+
+
+@pytest.mark.parametrize("name", SMALL_BUILTINS)
+def test_small_builtin_specs_in_onnx_compute_what_torch_computes(name, tmp_path):
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    model = build_module(cnnspec.load(name)).eval()
+    assert export_onnx(model, tmp_path / "m.onnx") == "batch dynamic"
+    x = model.example_input(3)
+    found = ReferenceEvaluator(onnx.load(str(tmp_path / "m.onnx"))).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    for a, b in zip(found, expected if isinstance(expected, tuple) else (expected,)):
+        torch.testing.assert_close(torch.from_numpy(a), b, rtol=1e-4, atol=1e-5)
+
+
 def test_onnx_export_fixes_the_batch_where_shapes_would_be_lost(tmp_path):
     graph = graph_of("input: [2, 6, 6]\nlayers:\n"
                      "  - {type: locally_connected2d, out_channels: 2, kernel_size: 1}\n"
