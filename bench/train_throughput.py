@@ -5,13 +5,14 @@ channels_last, batch 256, SGD with momentum, synthetic data held on the GPU), ea
     python bench/train_throughput.py                  # eager and compiled
     python bench/train_throughput.py --modes eager --batch-size 64 --steps 10
 
-Prints images/s for each and their ratio (spec / hand-written; the goal is >= 1.0), and the model
+Prints images/s for each (median of alternating timed windows) and their ratio (spec / hand-written; the goal is >= 1.0), and the model
 FLOPs utilization from the analyzer's count (3 x 2 x MACs per image). Not a test: it needs a GPU to
 say anything (on a CPU it runs, slowly, with --batch-size 8 --steps 2 --image-size 64).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -65,8 +66,8 @@ class ResNet50(nn.Module):
 
 # --- timing -----------------------------------------------------------------------------------------
 
-def hand_written(args, compile: bool, samples: int) -> float:
-    """images/s of a plain loop: index a batch on the GPU, autocast, forward, loss, backward, step."""
+def hand_written(args, compile: bool, samples: int):
+    """A plain loop: index a batch on the GPU, autocast, forward, loss, backward, step; run(n) takes n steps."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = ResNet50().to(device).to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if compile else model
@@ -76,43 +77,40 @@ def hand_written(args, compile: bool, samples: int) -> float:
     y = torch.randint(0, 1000, (samples,), device=device)
     model.train()
 
-    def step():
-        chosen = torch.randint(0, samples, (args.batch_size,), device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = F.cross_entropy(step_model(x[chosen]), y[chosen])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(args.warmup):
-        step()
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    return args.steps * args.batch_size / (time.perf_counter() - start)
+    def run(steps: int):
+        for _ in range(steps):
+            chosen = torch.randint(0, samples, (args.batch_size,), device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = F.cross_entropy(step_model(x[chosen]), y[chosen])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return run
 
 
-def cnnspec_loop(args, compile: bool, samples: int, runs: str) -> tuple[float, Trainer]:
-    """images/s of Trainer.train_epoch, the loop `cnnspec build resnet50 --train` runs."""
+def cnnspec_loop(args, compile: bool, samples: int, runs: str):
+    """Trainer.train_epoch, the loop `cnnspec build resnet50 --train` runs; run(n) takes whole epochs up to
+    n steps more. Also returns the analyzer's FLOPs per image."""
     graph = load("resnet50", (3, args.image_size, args.image_size))
     config = TrainConfig(data=f"synthetic:{samples}", batch_size=args.batch_size, precision="bf16",
                          channels_last=True, compile=compile, epochs=1000, val_fraction=0.0, progress=False,
                          runs=runs, weight_decay=5e-4)
     trainer = Trainer(graph, config)
 
-    def epochs_until(steps: int):
-        while trainer.state.step < steps:
+    def run(steps: int):
+        goal = trainer.state.step + steps
+        while trainer.state.step < goal:
             trainer.train_epoch(trainer.state.epoch)
             trainer.state.epoch, trainer.state.partial = trainer.state.epoch + 1, None
-    epochs_until(args.warmup)
+    return run, trainer.flops_per_image
+
+
+def images_per_second(run, steps: int, batch: int) -> float:
     synchronize()
-    start, first_step = time.perf_counter(), trainer.state.step
-    epochs_until(first_step + args.steps)
+    start = time.perf_counter()
+    run(steps)
     synchronize()
-    images = (trainer.state.step - first_step) * args.batch_size
-    return images / (time.perf_counter() - start), trainer
+    return steps * batch / (time.perf_counter() - start)
 
 
 def synchronize():
@@ -120,8 +118,7 @@ def synchronize():
         torch.cuda.synchronize()
 
 
-def free(*objects):
-    del objects
+def free():
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
@@ -129,8 +126,9 @@ def free(*objects):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=40, help="timed steps (after warm-up)")
-    parser.add_argument("--warmup", type=int, default=15, help="untimed steps first (compilation, cudnn autotune)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per window (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=16, help="untimed steps first (compilation, cudnn autotune)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed windows of each")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--modes", default="eager,compiled")
     args = parser.parse_args()
@@ -140,18 +138,25 @@ def main():
     print(f"torch {torch.__version__} on {name}; ResNet-50, batch {args.batch_size}, {args.image_size}x"
           f"{args.image_size}, bf16 autocast, channels_last, SGD momentum; {args.warmup} warm-up + {args.steps} "
           f"timed steps")
-    samples = args.batch_size * 8
+    samples = args.batch_size * 8  # whole epochs of 8 steps, so --steps should be a multiple of 8
     peak = peak_flops(device, "bf16")
     with tempfile.TemporaryDirectory() as runs:
         for mode in args.modes.split(","):
             compile = mode == "compiled"
-            spec_rate, trainer = cnnspec_loop(args, compile, samples, runs)
-            flops = trainer.flops_per_image
-            free(trainer)
-            hand_rate = hand_written(args, compile, samples)
+            spec, flops = cnnspec_loop(args, compile, samples, runs)
+            hand = hand_written(args, compile, samples)
+            spec(args.warmup)
+            hand(args.warmup)
+            rates = {"spec": [], "hand": []}
+            for _ in range(args.rounds):  # alternate, so clocks and heat treat both alike
+                rates["spec"].append(images_per_second(spec, args.steps, args.batch_size))
+                rates["hand"].append(images_per_second(hand, args.steps, args.batch_size))
+            spec_rate, hand_rate = (statistics.median(rates[k]) for k in ("spec", "hand"))
             mfu = f"; MFU {spec_rate * flops / peak:.1%} (spec), {hand_rate * flops / peak:.1%} (hand)" if peak else ""
             print(f"{mode:9s} cnnspec {spec_rate:8,.0f} img/s   hand-written {hand_rate:8,.0f} img/s   "
-                  f"ratio {spec_rate / hand_rate:.3f}{mfu}", flush=True)
+                  f"ratio {spec_rate / hand_rate:.3f}{mfu}   (medians of {args.rounds} alternating windows: "
+                  f"{', '.join(f'{a:,.0f}/{b:,.0f}' for a, b in zip(rates['spec'], rates['hand']))})", flush=True)
+            del spec, hand
             free()
     print(f"MFU counts 3 x 2 x MACs = {flops / 1e9:.2f} GFLOP per image (analyzer), peak "
           f"{peak / 1e12:.0f} TFLOP/s bf16 dense" if peak else "MFU: no known peak for this device")
