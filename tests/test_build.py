@@ -169,6 +169,17 @@ def test_fx_symbolic_trace_gives_the_same_outputs(branchy):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("name", sorted(builtin_specs()))
+def test_every_builtin_spec_traces_with_fx_calling_each_layer_once(name):
+    graph = cnnspec.load(name)
+    model = build_module(graph, device="meta")
+    traced = torch.fx.symbolic_trace(model)
+    called = [node.target for node in traced.graph.nodes if node.op == "call_module"]
+    # fx keeps torch.nn's modules as calls and traces through cnnspec's own (add, concat ...)
+    assert called == [node.name for node in graph.nodes[1:]
+                      if type(model.get_submodule(node.name)).__module__.startswith("torch.nn")]
+
+
 def test_compiles_without_graph_breaks(branchy):
     model = build_module(branchy).eval()
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
@@ -394,13 +405,15 @@ def blocking_env(tmp_path, *packages: str) -> dict:
     return {**os.environ, "PYTHONPATH": str(site)}
 
 
-@pytest.mark.parametrize("command", [["build", "vgg16"], ["verify", "vgg16"]])
-def test_torch_commands_without_torch_say_how_to_install_it(tmp_path, command):
-    env = blocking_env(tmp_path, "torch")
-    assert subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode == 1
-    result = run_cli(*command, env=env)
+@pytest.mark.parametrize("command, missing", [(["build", "vgg16"], "torch"), (["verify", "vgg16"], "torch"),
+                                              (["verify", "vgg16"], "fvcore"),
+                                              (["build", "vgg16", "--onnx", "m.onnx"], "onnx")])
+def test_torch_commands_without_torch_say_how_to_install_it(tmp_path, command, missing):
+    env = blocking_env(tmp_path, missing)
+    assert subprocess.run([sys.executable, "-c", f"import {missing}"], env=env, capture_output=True).returncode == 1
+    result = run_cli(*command, env=env, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"`cnnspec {command[0]}` needs torch, which is not installed: pip install cnnspec[torch]" in result.stderr
+    assert f"`cnnspec {command[0]}` needs {missing}, which is not installed: pip install cnnspec[torch]" in result.stderr
 
 
 def test_analyze_works_without_torch_and_never_imports_it(tmp_path):
