@@ -171,10 +171,11 @@ TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
 
 
 def import_torch_module(module: str, command: str):
-    """Import a cnnspec module that needs PyTorch; a missing package is a usage error, not a traceback."""
+    """Import a cnnspec module that needs PyTorch (or one of TORCH_PACKAGES itself); a missing package is
+    a usage error, not a traceback."""
     import importlib
     try:
-        return importlib.import_module(f"cnnspec.{module}")
+        return importlib.import_module(module if module in TORCH_PACKAGES else f"cnnspec.{module}")
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
             raise
@@ -229,6 +230,9 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
         echo(trainer.summary(trainer.train(graph, trainer.config_from(graph, options))))
         return
     builder = import_torch_module("build", "build")
+    for wanted, package in ((out and out.suffix == ".safetensors", "safetensors"), (onnx, "onnx")):
+        if wanted:
+            import_torch_module(package, "build")
     model = builder.build_module(graph, seed=seed or 0, init=init)
     echo(builder.describe(model))
     if out:

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collections import Counter
+
 import torch
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import conv_flop_count, get_shape
 
 from .analysis import analyze
 from .build import build_module
@@ -136,7 +140,6 @@ def fvcore_counts(meta_model) -> tuple[dict[str, int], dict[str, dict[str, int]]
 
 def fvcore_analysis(model, inputs: tuple):
     """fvcore's FlopCountAnalysis, quiet, and counting convolutions written with padding='same'."""
-    from fvcore.nn import FlopCountAnalysis
     analysis = FlopCountAnalysis(model, inputs).unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     return analysis.set_op_handle("aten::_convolution_mode", _convolution_mode_macs)
 
@@ -144,9 +147,6 @@ def fvcore_analysis(model, inputs: tuple):
 def _convolution_mode_macs(inputs, outputs):
     """fvcore has no handle for aten::_convolution_mode (a conv with padding='same' or 'valid'), so
     it would count 0; count it with fvcore's own convolution formula."""
-    from collections import Counter
-
-    from fvcore.nn.jit_handles import conv_flop_count, get_shape
     return Counter({"conv": conv_flop_count(get_shape(inputs[0]), get_shape(inputs[1]), get_shape(outputs[0]),
                                             transposed=False)})
 
