@@ -2,7 +2,9 @@
 
 ReLU-like activations run in place by default, as torchvision's models build them
 (``nn.ReLU(inplace=True)``), so their output takes no memory of its own: the course's convention
-of not counting ReLU separately. The graph turns in-place off where the input has another reader.
+of not counting ReLU separately. The graph turns in-place off where the input has another reader,
+backward included: after tanh, sigmoid, softmax or another ReLU, whose gradients PyTorch computes
+from their outputs (``output_saved_for_backward``).
 """
 from __future__ import annotations
 
