@@ -562,19 +562,18 @@ class progress_display:
         return update
 
 
-def out_of_memory_advice(graph: Graph, config: TrainConfig, device: torch.device) -> str:
-    """Which batch sizes the analyzer's training-memory estimate fits in this device's memory."""
-    total = torch.cuda.get_device_properties(device).total_memory
+def out_of_memory_advice(graph: Graph, config: TrainConfig, device_bytes: int) -> str:
+    """Which batch sizes the analyzer's training-memory estimate fits in 80% of the device's memory."""
     dtype = "fp32" if config.precision == "fp32" else config.precision
     optimizer = "sgd-momentum" if config.optimizer == "sgd" else config.optimizer
 
     def estimate(batch: int) -> int:
         return analyze(graph, dtype=dtype, batch=batch, optimizer=optimizer).training.total
 
-    fits = [b for b in (2 ** k for k in range(16)) if b < config.batch_size and estimate(b) < 0.8 * total]
+    fits = [b for b in (2 ** k for k in range(16)) if b < config.batch_size and estimate(b) < 0.8 * device_bytes]
     suggestion = f"try --batch-size {fits[-1]}" if fits else "no batch size fits by the estimate"
     return (f"CUDA ran out of memory at batch size {config.batch_size} (the analyzer's training-memory estimate: "
-            f"{estimate(config.batch_size) / 1e9:.2f} GB of the device's {total / 1e9:.2f} GB); {suggestion}")
+            f"{estimate(config.batch_size) / 1e9:.2f} GB of the device's {device_bytes / 1e9:.2f} GB); {suggestion}")
 
 
 def summary(result: TrainResult) -> str:
@@ -589,4 +588,5 @@ def train(graph: Graph, config: TrainConfig) -> TrainResult:
     try:
         return trainer.run()
     except torch.cuda.OutOfMemoryError:
-        raise TrainError(out_of_memory_advice(graph, config, trainer.device)) from None
+        device_bytes = torch.cuda.get_device_properties(trainer.device).total_memory
+        raise TrainError(out_of_memory_advice(graph, config, device_bytes)) from None

@@ -15,7 +15,9 @@ import torch
 from cnnspec.errors import SpecError, TrainError
 from cnnspec.graph import build_graph, load
 from cnnspec.spec import parse_spec
-from cnnspec.train import TrainConfig, Trainer, augment, config_from, make_scheduler, peak_flops, train
+from cnnspec.analysis import analyze
+from cnnspec.train import (TrainConfig, Trainer, augment, config_from, make_scheduler, out_of_memory_advice,
+                           peak_flops, train)
 
 TINY = Path(__file__).parent / "data" / "train" / "tiny_mnist1d.yaml"
 REPO = Path(__file__).parent.parent
@@ -253,6 +255,17 @@ def test_schedules():
     assert rates("constant") == [1.0] * 100
     one_cycle = rates("onecycle", warmup_epochs=3)
     assert max(one_cycle) == pytest.approx(1.0) and one_cycle.index(max(one_cycle)) == 29  # pct_start 0.3
+
+
+def test_out_of_memory_advice_uses_the_analyzers_estimate():
+    graph = load("resnet50")
+    config = TrainConfig(batch_size=4096, precision="bf16")
+    per_image = analyze(graph, dtype="bf16", batch=1).training.activations
+    fixed = analyze(graph, dtype="bf16", batch=0).training.total
+    fitting = max(b for b in (2 ** k for k in range(12)) if fixed + b * per_image < 0.8 * 80e9)
+    advice = out_of_memory_advice(graph, config, int(80e9))
+    assert advice.startswith("CUDA ran out of memory at batch size 4096 (the analyzer's training-memory estimate: ")
+    assert advice.endswith(f"of the device's 80.00 GB); try --batch-size {fitting}")
 
 
 def test_no_peak_and_no_mfu_on_a_cpu():
