@@ -520,6 +520,9 @@ def main() -> None:
     except TrainError as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(1)
+    except OSError as error:  # an output path that cannot be written: say which, no traceback
+        sys.stderr.write(f"error: cannot write {error.filename or 'a file'}: {error.strerror or error}\n")
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

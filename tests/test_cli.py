@@ -83,3 +83,14 @@ def test_ops_option_chooses_the_counting_convention():
     assert "macs" in header and "flops" not in header
     header = invoke("analyze", "vgg16", "-f", "csv", "--ops", "flops").stdout.splitlines()[0]
     assert "flops" in header and "macs" not in header
+
+
+def test_an_unwritable_output_path_is_an_error_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run([sys.executable, "-m", "cnnspec", "schema", "-o", str(blocker / "schema.json")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot write {blocker}")
