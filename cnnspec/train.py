@@ -130,6 +130,7 @@ def checked(key: str, value, hint, loc: Loc | None, flag: str | None = None):
 class Distributed:
     rank: int = 0
     world: int = 1
+    device: torch.device = torch.device("cpu")  # where collectives run: NCCL needs CUDA tensors
 
     @property
     def main(self) -> bool:
@@ -140,9 +141,13 @@ class Distributed:
         if self.world == 1:
             return values
         import torch.distributed as dist
-        tensor = torch.tensor(values, dtype=torch.float64)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return tensor.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when it is True on one: all of them stop at the same step."""
+        return flag if self.world == 1 else self.sum([float(flag)])[0] > 0
 
 
 def choose_device(name: str) -> torch.device:
@@ -168,7 +173,7 @@ def setup_distributed(device: torch.device) -> tuple[Distributed, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), world), device
+    return Distributed(dist.get_rank(), world, device), device
 
 
 def peak_flops(device: torch.device, precision: str) -> float | None:
@@ -243,7 +248,8 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, config, self.total_steps, self.batches_per_epoch)
         self.scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and self.device.type == "cuda")
         self.state = RunState()
-        self.stop_requested = False
+        self.stop_requested = False  # Ctrl-C seen by this process
+        self.stopping = False  # ... and agreed by all: stop after this step
 
     @property
     def channels_last(self) -> bool:
@@ -360,11 +366,13 @@ class Trainer:
             losses[index], right = self.step(x, y)
             correct += right
             done = index + 1
-            if done % CHECK_EVERY == 0 or done == count or self.stop_requested:
+            at_check = done % CHECK_EVERY == 0 or done == count
+            if at_check or self.stop_requested and self.dist.world == 1:
                 self.check_finite(losses[:done], epoch)
                 if progress is not None:
                     progress(first + done, losses[:done].mean().item(), correct.item() / (done * len(y)))
-            if self.stop_requested:
+            if (at_check or self.dist.world == 1) and self.dist.any(self.stop_requested):
+                self.stopping = True
                 break
         self.state.step += done
         batch = self.config.batch_size
@@ -425,7 +433,7 @@ class Trainer:
                     row = self.train_epoch(epoch, display(
                         epoch, self.epochs, self.batches_per_epoch, self.config.batch_size * self.dist.world,
                         self.state.step - epoch * self.batches_per_epoch))
-                    if self.stop_requested:
+                    if self.stopping:
                         self.save()
                         raise TrainError(f"interrupted at step {self.state.step} (epoch {epoch + 1}); saved in "
                                          f"{self.checkpoint_path}: continue with --resume")
