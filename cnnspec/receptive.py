@@ -3,7 +3,9 @@
 The recurrence is the one in Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional
 Neural Networks" (Distill, 2019) and Dumoulin & Visin's conv arithmetic guide:
 ``size += (k_eff - 1) * jump``, ``start += ((k_eff - 1) / 2 - padding) * jump``, ``jump *= stride``.
-Positions are in input pixels; ``start`` is the centre of the first output's field.
+Positions are in input pixels; ``start`` is the centre of the first output's field. Values stay
+ints while they are whole (the common case, and fast) and become exact Fractions where a transposed
+conv, upsampling or an even kernel makes them fractional.
 """
 from __future__ import annotations
 
@@ -13,14 +15,13 @@ from fractions import Fraction
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    size: tuple[Fraction, ...]
-    jump: tuple[Fraction, ...]
-    start: tuple[Fraction, ...]
+    size: tuple[Number, ...]
+    jump: tuple[Number, ...]
+    start: tuple[Number, ...]
 
     @classmethod
     def of_input(cls, ndim: int) -> ReceptiveField:
-        one, zero = (Fraction(1),) * ndim, (Fraction(0),) * ndim
-        return cls(one, one, zero)
+        return cls((1,) * ndim, (1,) * ndim, (0,) * ndim)
 
     def through_window(self, kernel, stride, padding, dilation) -> ReceptiveField:
         """After a conv or pooling window, given per-axis kernel, stride, left padding, dilation."""
@@ -28,7 +29,7 @@ class ReceptiveField:
         for r, j, s0, k, s, p, d in zip(self.size, self.jump, self.start, kernel, stride, padding, dilation):
             span = d * (k - 1)
             size.append(r + span * j)
-            start.append(s0 + (Fraction(span, 2) - p) * j)
+            start.append(s0 + _half((span - 2 * p) * j))
             jump.append(j * s)
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
@@ -40,7 +41,7 @@ class ReceptiveField:
             taps = -(-(span + 1) // s)
             size.append(r + (taps - 1) * j)
             start.append(s0 + Fraction(p * 2 - span, 2 * s) * j)
-            jump.append(j / s)
+            jump.append(Fraction(j) / s)
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
     def through_upsample(self, scale, taps: int) -> ReceptiveField:
@@ -59,12 +60,14 @@ class ReceptiveField:
     def union(fields: list[ReceptiveField]) -> ReceptiveField:
         """Where branches meet (add, concat): axis by axis, the span that covers every branch's field
         (Inception v3 concatenates a 1x3 and a 3x1 branch: the union is 3 wide on both axes)."""
+        if len(fields) == 1:
+            return fields[0]
         size, jump, start = [], [], []
         for axis in range(len(fields[0].size)):
-            low = min(f.start[axis] - f.size[axis] / 2 for f in fields)
-            high = max(f.start[axis] + f.size[axis] / 2 for f in fields)
-            size.append(high - low)
-            start.append((low + high) / 2)
+            low = min(f.start[axis] - _half(f.size[axis]) for f in fields)
+            high = max(f.start[axis] + _half(f.size[axis]) for f in fields)
+            size.append(_whole(high - low))
+            start.append(_whole(_half(low + high)))
             jump.append(max(f.jump[axis] for f in fields))
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
 
@@ -72,5 +75,16 @@ class ReceptiveField:
         return "x".join(_number(s) for s in self.size)
 
 
-def _number(value: Fraction) -> str:
+Number = int | Fraction
+
+
+def _half(value: Number) -> Number:
+    return value // 2 if isinstance(value, int) and value % 2 == 0 else Fraction(value) / 2
+
+
+def _whole(value: Number) -> Number:
+    return int(value) if value.denominator == 1 else value
+
+
+def _number(value: Number) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{float(value):.4g}"
