@@ -242,7 +242,7 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
         echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
     if python:
         from .files import write_atomic
-        write_atomic(python, import_torch_module("export", "build").export_python(graph))
+        write_atomic(python, import_torch_module("build_export", "build").export_python(graph))
         echo(f"python: {python}")
 
 

@@ -1,4 +1,4 @@
-"""export.py: the standalone PyTorch source runs without cnnspec and matches cnnspec.build."""
+"""build_export.py: the standalone PyTorch source runs without cnnspec and matches cnnspec.build."""
 import importlib.util
 import json
 import subprocess
@@ -10,7 +10,7 @@ from torch import nn
 
 import cnnspec
 from cnnspec.build import build_module, save_weights
-from cnnspec.export import class_name, constructor, export_python
+from cnnspec.build_export import class_name, constructor, export_python
 from cnnspec.spec import builtin_specs
 from tests.test_build import BRANCHY, blocking_env, graph_of
 
