@@ -169,6 +169,7 @@ class Scope:
         self.values = values
         self.names: dict[str, str] = dict(inputs)  # local name -> global node name
         self.counters: dict[str, int] = {}
+        self.pending: list[tuple[NodeSpec, list[tuple[str, Loc, bool]]]] = []  # inputs resolved at scope end
         self.parent = parent
 
     def fresh_name(self, base: str) -> str:
@@ -186,7 +187,6 @@ class Expander:
         self.nodes: list[NodeSpec] = []
         self.by_name: dict[str, NodeSpec] = {}
         self.aliases: dict[str, str] = {}  # a skipped layer or a block instance -> the node it stands for
-        self.pending: list[tuple[NodeSpec, list[tuple[str, Loc]], Scope]] = []
         self.instances: dict[str, str] = {}
         self.top = Scope("", top_values, {"input": "input"}, None)
 
@@ -295,7 +295,7 @@ class Expander:
         self.define(local, global_name, scope, loc)
         self.nodes.append(node)
         self.by_name[global_name] = node
-        self.pending.append((node, inputs, scope))
+        scope.pending.append((node, inputs))
         return global_name
 
     def emit_block(self, block: Block, local: str, args, locs, inputs, loc, scope) -> str:
@@ -327,13 +327,10 @@ class Expander:
         return global_name
 
     def resolve_pending(self, scope: Scope) -> None:
-        keep = []
-        for node, references, node_scope in self.pending:
-            if node_scope is scope:
-                node.inputs = [self.resolve_input(reference, scope, node.name) for reference in references]
-            else:
-                keep.append((node, references, node_scope))
-        self.pending = keep
+        """Resolve the inputs of the scope's layers once all its names exist (forward references)."""
+        for node, references in scope.pending:
+            node.inputs = [self.resolve_input(reference, scope, node.name) for reference in references]
+        scope.pending.clear()
 
     # pieces of an entry ----------------------------------------------------------------------
     def split_entry(self, entry: Mapping, scope: Scope) -> tuple[str, dict, dict]:
