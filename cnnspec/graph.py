@@ -12,7 +12,7 @@ from .errors import Loc, SpecError
 from .layers import LAYERS, Layer
 from .layers.base import Input
 from .shape import ArgumentError, Shape
-from .spec import Spec, load_spec
+from .spec import Spec, gc_paused, load_spec
 
 
 @dataclass
@@ -61,6 +61,7 @@ def load(path_or_name: str, input_shape: Shape | None = None, overrides: dict | 
     return build_graph(load_spec(path_or_name, input_shape, overrides))
 
 
+@gc_paused
 def build_graph(spec: Spec) -> Graph:
     nodes = [Node("input", Input(shape=spec.input_shape), [], spec.input_loc)]
     nodes += [make_node(node_spec) for node_spec in spec.nodes]
