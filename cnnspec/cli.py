@@ -249,16 +249,13 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
 @app.command()
 def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
     """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer."""
-    from rich.console import Console
     checker = import_torch_module("verify", "verify")
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 250
+    out = console()
     failed = False
     for spec in specs:
         result = checker.verify(load_graph(spec))
-        console.print(checker.to_rich(result))
-        console.print(checker.summary(result), markup=False)
+        out.print(checker.to_rich(result))
+        out.print(checker.summary(result), markup=False)
         for failure in result.failures():
             failed = True
             sys.stderr.write(f"{result.name}: disagreement at {failure}\n")
@@ -303,8 +300,7 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
     elif format is Format.csv:
         echo(render.to_csv(result, chosen))
     elif format is Format.table:
-        from rich.console import Console
-        Console().print(render.to_rich(result, chosen))
+        console().print(render.to_rich(result, chosen))
     else:
         echo(render.to_markdown(result, chosen))
 
