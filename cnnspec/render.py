@@ -1,9 +1,11 @@
-"""Analysis -> rich table, Markdown, CSV, JSON. Formatting only: no number is computed here."""
+"""Analysis -> boxed text table, Markdown, CSV, JSON. Formatting only: no number is computed here."""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import unicodedata
 from typing import Callable
 
 from .analysis import Analysis, Row
@@ -125,19 +127,62 @@ def to_json(analysis: Analysis) -> str:
     return json.dumps(analysis.to_dict(), indent=2) + "\n"
 
 
-def to_rich(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS):
-    """A rich Table with a caption of totals; rich is imported only when printing to a terminal."""
-    from rich.table import Table
-
+def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: bool = False) -> str:
+    """The boxed per-layer table with totals as its last row, and the title above it; warned rows yellow."""
     header, rows, totals = table_cells(analysis, columns)
-    table = Table(title=f"{analysis.name}  ({analysis.path})", show_footer=True, header_style="bold",
-                  footer_style="bold")
-    for title, c, total in zip(header, columns, totals):
-        table.add_column(title, footer=total, justify=COLUMNS[c][2], no_wrap=True)
     warned = {name for name, _ in analysis.warnings}
-    for row, cells in zip(analysis.rows, rows):
-        table.add_row(*cells, style="yellow" if row.name in warned else None)
-    return table
+    return box_table(f"{analysis.name}  ({analysis.path})", header, rows, totals,
+                     [COLUMNS[c][2] == "right" for c in columns],
+                     ["yellow" if row.name in warned else None for row in analysis.rows], color)
+
+
+# --- boxed text tables --------------------------------------------------------------------------
+# The analyze table is drawn here rather than by rich: rich's import and layout took ~60 ms of the
+# ~0.25 s that `cnnspec analyze` used to take, a quarter of the command (bench/analyze_speed.py).
+
+ANSI = {"bold": "\x1b[1m", "italic": "\x1b[3m", "yellow": "\x1b[33m"}
+
+
+def wants_color(stream) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (no-color.org) or TERM is dumb."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def paint(text: str, style: str | None, color: bool) -> str:
+    return f"{ANSI[style]}{text}\x1b[0m" if color and style and text else text
+
+
+def text_width(text: str) -> int:
+    """Terminal columns: East Asian wide characters take two."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def box_table(title: str, header: list[str], rows: list[list[str]], footer: list[str] | None,
+              right_aligned: list[bool], row_styles: list[str | None] | None = None, color: bool = False) -> str:
+    """A table drawn with box characters (heavy header, light body), never truncated or wrapped."""
+    widths = [max(map(text_width, column)) for column in zip(header, *rows, *([footer] if footer else []))]
+
+    def rule(left: str, fill: str, cross: str, right: str) -> str:
+        return left + cross.join(fill * (w + 2) for w in widths) + right
+
+    def line(cells: list[str], edge: str, style: str | None = None) -> str:
+        padded = []
+        for text, width, right in zip(cells, widths, right_aligned):
+            gap = " " * (width - text_width(text))
+            padded.append(f" {gap}{paint(text, style, color)} " if right else f" {paint(text, style, color)}{gap} ")
+        return edge + edge.join(padded) + edge
+
+    table_width = sum(widths) + 3 * len(widths) + 1
+    indent = " " * max(0, (table_width - text_width(title)) // 2)
+    lines = [indent + paint(title, "italic", color), rule("┏", "━", "┳", "┓"),
+             line(header, "┃", "bold"), rule("┡", "━", "╇", "┩")]
+    lines += [line(cells, "│", style) for cells, style in zip(rows, row_styles or [None] * len(rows))]
+    if footer:
+        lines += [rule("├", "─", "┼", "┤"), line(footer, "│", "bold")]
+    lines.append(rule("└", "─", "┴", "┘"))
+    return "\n".join(lines) + "\n"
 
 
 # --- comparisons (cnnspec compare) -----------------------------------------------------------

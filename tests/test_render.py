@@ -1,0 +1,76 @@
+"""The boxed text table: alignment, totals, colour only on a terminal, wide characters."""
+import io
+import subprocess
+import sys
+
+import cnnspec
+from cnnspec import render
+from cnnspec.graph import build_graph
+
+
+def test_box_table_aligns_columns_and_draws_totals_below_a_rule():
+    text = render.box_table("title", ["Name", "Params"], [["conv1", "1,792"], ["fc", "4,097,000"]],
+                            ["Total", "4,098,792"], [False, True])
+    assert text.splitlines() == [
+        "        title",
+        "┏━━━━━━━┳━━━━━━━━━━━┓",
+        "┃ Name  ┃    Params ┃",
+        "┡━━━━━━━╇━━━━━━━━━━━┩",
+        "│ conv1 │     1,792 │",
+        "│ fc    │ 4,097,000 │",
+        "├───────┼───────────┤",
+        "│ Total │ 4,098,792 │",
+        "└───────┴───────────┘",
+    ]
+
+
+def test_colour_wraps_cell_text_only_and_keeps_the_layout():
+    plain = render.box_table("t", ["a", "b"], [["x", "1"]], None, [False, True], ["yellow"])
+    painted = render.box_table("t", ["a", "b"], [["x", "1"]], None, [False, True], ["yellow"], color=True)
+    assert "\x1b[33mx\x1b[0m" in painted and "\x1b[1ma\x1b[0m" in painted
+    assert "\x1b" not in plain
+    assert painted.replace("\x1b[33m", "").replace("\x1b[1m", "").replace("\x1b[3m", "").replace(
+        "\x1b[0m", "") == plain
+
+
+def test_wide_characters_take_two_columns():
+    text = render.box_table("", ["名前", "n"], [["ab", "1"]], None, [False, True])
+    header, row = text.splitlines()[2], text.splitlines()[4]
+    assert header == "┃ 名前 ┃ n ┃" and row == "│ ab   │ 1 │"
+
+
+def test_colour_only_for_a_terminal_without_no_color(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert render.wants_color(Terminal()) and not render.wants_color(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not render.wants_color(Terminal())
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert not render.wants_color(Terminal())
+
+
+def test_analysis_table_has_one_line_per_layer_and_marks_warned_rows():
+    spec = ("input: [3, 224, 224]\nlayers:\n  - {type: conv2d, out_channels: 96, kernel_size: 11, stride: 4}\n"
+            "  - relu\n  - flatten\n  - {type: linear, out_features: 10}\n")
+    analysis = cnnspec.analyze(build_graph(cnnspec.parse_spec(spec, "floored.yaml")))
+    warned = {name for name, _ in analysis.warnings}
+    assert warned == {"conv1"}, "(224 - 11)/4 + 1 = 54.25 is floored"
+    lines = render.to_text(analysis, color=True).splitlines()
+    body = lines[4:4 + len(analysis.rows)]
+    assert len(lines) == len(analysis.rows) + 7
+    for row, line in zip(analysis.rows, body):
+        assert (f"\x1b[33m{row.name}\x1b[0m" in line) == (row.name in warned)
+    assert "2,834,314" in lines[-2] and lines[-2].startswith("│ \x1b[1mTotal")
+
+
+def test_analyze_never_imports_rich():
+    script = ("import sys\nfrom cnnspec.cli import app\n"
+              "try:\n    app(['analyze', 'vgg16'])\nexcept SystemExit as exit:\n    assert exit.code in (0, None)\n"
+              "print('rich imported' if 'rich' in sys.modules else 'no rich')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("no rich"), result.stderr
