@@ -11,12 +11,13 @@ an estimate: weights + gradients + optimizer state + every forward tensor kept f
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import Graph
 from .receptive import ReceptiveField
 from .shape import Shape, numel
+from .spec import gc_paused
 
 CONVENTION = ("MACs = multiply-accumulates of conv and linear layers, bias excluded (torchvision's GFLOPS, "
               "fvcore's flops); FLOPs = 2 x MACs + bias, norm, activation, pooling and merge ops")
@@ -105,13 +106,15 @@ class Analysis:
         return [(row.name, warning) for row in self.rows for warning in row.warnings]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: shapes as lists, receptive fields as numbers (exact fractions as strings)."""
-        data = asdict(self)
-        for row, out in zip(self.rows, data["rows"]):
-            out["shape"] = list(row.shape)
-            out["receptive_field"] = _field_dict(row.receptive_field)
-        data["input_shape"] = list(self.input_shape)
-        data["training"]["total"] = self.training.total
+        """JSON-ready: shapes as lists, receptive fields as numbers (exact fractions as strings).
+
+        Built field by field: ``dataclasses.asdict`` deep-copies every row and took 0.4 s on 10,000 layers."""
+        data = {**vars(self), "input_shape": list(self.input_shape), "outputs": list(self.outputs)}
+        data["rows"] = [{**vars(row), "inputs": list(row.inputs), "shape": list(row.shape),
+                         "receptive_field": _field_dict(row.receptive_field), "warnings": list(row.warnings)}
+                        for row in self.rows]
+        data["totals"] = dict(vars(self.totals))
+        data["training"] = {**vars(self.training), "total": self.training.total}
         data["memory_bytes"] = self.totals.memory * self.bytes_per_value
         data["peak_memory_bytes"] = self.peak_memory * self.bytes_per_value
         data["weight_bytes"] = self.weight_bytes
@@ -125,6 +128,7 @@ def _field_dict(field_: ReceptiveField | None) -> dict | None:
     return {"size": plain(field_.size), "jump": plain(field_.jump), "start": plain(field_.start)}
 
 
+@gc_paused
 def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum") -> Analysis:
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}. Received: dtype={dtype!r}")
@@ -165,22 +169,25 @@ def receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:
 
 def peak_memory(graph: Graph) -> tuple[int, str]:
     """Most values alive at once in a forward pass, and the layer running then (liveness analysis)."""
-    storage = {node.name: graph.storage_of(node) for node in graph.nodes}
+    storage: dict[str, str] = {}  # whose tensor each output lives in: its own, or a view's or in-place input's
+    for node in graph.nodes:
+        storage[node.name] = node.name if node.layer.memory == "new" else storage[node.inputs[0]]
     last_use: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
         for name in (node.name, *node.inputs):  # a view or in-place output keeps its storage alive
             last_use[storage[name]] = index
     for name in graph.outputs:
         last_use[storage[name]] = len(graph.nodes)
-    alive: dict[str, int] = {}
-    peak, peak_at = 0, "input"
+    freed_after: dict[int, list[str]] = {}
+    for name, index in last_use.items():
+        freed_after.setdefault(index, []).append(name)
+    alive, peak, peak_at = 0, 0, "input"
     for index, node in enumerate(graph.nodes):
         if storage[node.name] == node.name:
-            alive[node.name] = numel(node.out_shape)
-        total = sum(alive.values())
-        if total > peak:
-            peak, peak_at = total, node.name
-        for name in [n for n in alive if last_use[n] <= index]:
-            del alive[name]
+            alive += numel(node.out_shape)
+        if alive > peak:
+            peak, peak_at = alive, node.name
+        for name in freed_after.get(index, ()):
+            alive -= numel(graph[name].out_shape)
     return peak, peak_at
 

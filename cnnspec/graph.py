@@ -49,12 +49,6 @@ class Graph:
     def __getitem__(self, name: str) -> Node:
         return self.by_name[name]
 
-    def storage_of(self, node: Node) -> str:
-        """The node whose tensor this node's output lives in (itself unless a view or in-place)."""
-        while node.layer.memory != "new":
-            node = self.by_name[node.inputs[0]]
-        return node.name
-
 
 def load(path_or_name: str, input_shape: Shape | None = None, overrides: dict | None = None) -> Graph:
     """Load a spec file (or built-in name) into a shape-checked graph."""

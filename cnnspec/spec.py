@@ -34,6 +34,7 @@ INIT_SCHEMES = ("default", "kaiming", "kaiming_uniform", "xavier", "xavier_norma
 """Weight initializations ``init:`` may name; cnnspec.build implements them."""
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 MAX_EXPANDED_VALUES = 1_000_000
+_STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
                "avgpool": "pool", "global": "pool", "adaptive": "pool", "batchnorm": "bn", "linear": "fc",
                "local_response_norm": "lrn", "zero_pad": "pad", "center_crop": "crop", "upsample": "up"}
@@ -129,10 +130,18 @@ def read_yaml(path: str, text: str) -> Any:
             out = Sequence(convert(item) for item in node.value)
             out.loc, out.locs = _loc(path, node), [_loc(path, item) for item in node.value]
             return out
+        if node.tag == _STR_TAG:  # the common scalars directly; the constructor costs ~4 us each
+            return node.value
+        digits = node.value
+        if node.tag == _INT_TAG and digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0"):
+            return int(digits)  # YAML 1.1 reads a leading 0 as octal: left to the constructor
         try:
             return scalars.construct_object(node)
-        except yaml.YAMLError as error:
-            raise SpecError(f"malformed value: {error}", _loc(path, node)) from None
+        except yaml.MarkedYAMLError as error:
+            raise SpecError(f"malformed value: {error.problem}", _loc(path, node)) from None
+        except (yaml.YAMLError, ValueError, LookupError):  # a tag the value does not fit: `!!bool maybe`
+            raise SpecError(f"malformed value: {node.value!r} is not a valid {node.tag.rpartition(':')[2]}",
+                            _loc(path, node)) from None
 
     return convert(root)
 
