@@ -24,10 +24,10 @@ def test_box_table_aligns_columns_and_draws_totals_below_a_rule():
     ]
 
 
-def test_colour_wraps_cell_text_only_and_keeps_the_layout():
+def test_colour_wraps_cells_only_and_keeps_the_layout():
     plain = render.box_table("t", ["a", "b"], [["x", "1"]], None, [False, True], ["yellow"])
     painted = render.box_table("t", ["a", "b"], [["x", "1"]], None, [False, True], ["yellow"], color=True)
-    assert "\x1b[33mx\x1b[0m" in painted and "\x1b[1ma\x1b[0m" in painted
+    assert "│\x1b[33m x \x1b[0m│" in painted and "┃\x1b[1m a \x1b[0m┃" in painted
     assert "\x1b" not in plain
     assert painted.replace("\x1b[33m", "").replace("\x1b[1m", "").replace("\x1b[3m", "").replace(
         "\x1b[0m", "") == plain
@@ -64,8 +64,8 @@ def test_analysis_table_has_one_line_per_layer_and_marks_warned_rows():
     body = lines[4:4 + len(analysis.rows)]
     assert len(lines) == len(analysis.rows) + 7
     for row, line in zip(analysis.rows, body):
-        assert (f"\x1b[33m{row.name}\x1b[0m" in line) == (row.name in warned)
-    assert "2,834,314" in lines[-2] and lines[-2].startswith("│ \x1b[1mTotal")
+        assert line.startswith(f"│\x1b[33m {row.name} ") == (row.name in warned)
+    assert "2,834,314" in lines[-2] and lines[-2].startswith("│\x1b[1m Total ")
 
 
 def test_analyze_never_imports_rich():
