@@ -31,6 +31,7 @@ def weights(result, names: tuple[str, ...]) -> int:
 # --- GoogLeNet: Szegedy et al., "Going Deeper with Convolutions" (CVPR 2015), Table 1 -----------
 
 GOOGLENET_TABLE_1 = {  # row: (spec layers or blocks, params, ops) as Table 1 prints them
+    # (params and ops re-read 2026-11-23 against two independent transcriptions of the table)
     "conv 7x7/2": (("conv1",), "2.7K", "34M"),
     "conv 3x3/1": (("conv2", "conv3"), "112K", "360M"),  # with its 1x1 reduction (#3x3 reduce 64)
     "inception (3a)": (("inception3a",), "159K", "128M"),
