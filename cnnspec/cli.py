@@ -273,8 +273,8 @@ class CheckFormat(str, enum.Enum):
 @app.command()
 def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in name); with --update, Markdown files "
                                                "or directories with managed tables."),
-          format: Format = typer.Option(Format.md, "--format", "-f", help="md or csv (the columns), json (the "
-                                        "whole analysis) or table (rich)."),
+          format: Format = typer.Option(Format.md, "--format", "-f", help="md, csv, table (boxed text) or json "
+                                        "(the chosen columns; the whole analysis without --columns)."),
           columns: Optional[str] = typer.Option(None, help="Comma-separated, e.g. name,output,params,macs "
                                    "(also type, trainable, weights, buffers, flops, memory, bytes, rf)."),
           input: Optional[str] = InputOption, dtype: DType = typer.Option(DType.fp32),
@@ -297,7 +297,7 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
     from .analysis import analyze as run
     result = run(load_graph(targets[0], input), dtype.value)
     if format is Format.json:
-        echo(render.to_json(result))
+        echo(render.columns_json(result, chosen) if columns else render.to_json(result))
     elif format is Format.csv:
         echo(render.to_csv(result, chosen))
     elif format is Format.table:

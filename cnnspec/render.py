@@ -66,17 +66,22 @@ def table_cells(analysis: Analysis, columns: list[str]) -> tuple[list[str], list
     """Header, one row of strings per layer, and the totals row."""
     header = [COLUMNS[c][0] for c in columns]
     rows = [[cell(COLUMNS[c][1](row, analysis)) for c in columns] for row in analysis.rows]
-    totals = []
+    return header, rows, [cell(value) for value in column_totals(analysis, columns)]
+
+
+def column_totals(analysis: Analysis, columns: list[str]) -> list[int | str]:
+    """The totals row: the sum under each column that adds up, 'Total' under the first other one."""
+    totals: list[int | str] = []
     for c in columns:
         if c in TOTALS:
-            totals.append(cell(getattr(analysis.totals, TOTALS[c])))
+            totals.append(getattr(analysis.totals, TOTALS[c]))
         elif c == "bytes":
-            totals.append(cell(analysis.totals.memory * analysis.bytes_per_value))
+            totals.append(analysis.totals.memory * analysis.bytes_per_value)
         elif c == "weights":
-            totals.append(cell(analysis.totals.params - analysis.totals.bias))
+            totals.append(analysis.totals.params - analysis.totals.bias)
         else:
             totals.append("Total" if not totals else "")
-    return header, rows, totals
+    return totals
 
 
 def summary_lines(analysis: Analysis) -> list[str]:
@@ -118,9 +123,16 @@ def to_csv(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS) -> str:
     writer.writerow(columns)
     for row in analysis.rows:
         writer.writerow([COLUMNS[c][1](row, analysis) for c in columns])
-    _, _, totals = table_cells(analysis, columns)
-    writer.writerow([v.replace(",", "") for v in totals])
+    writer.writerow(column_totals(analysis, columns))
     return out.getvalue()
+
+
+def columns_json(analysis: Analysis, columns: list[str]) -> str:
+    """The chosen columns only, with the raw values of the CSV: one object per layer, then the totals."""
+    rows = [{c: COLUMNS[c][1](row, analysis) for c in columns} for row in analysis.rows]
+    totals = {c: value for c, value in zip(columns, column_totals(analysis, columns)) if isinstance(value, int)}
+    return json.dumps({"name": analysis.name, "path": analysis.path, "dtype": analysis.dtype, "columns": columns,
+                       "rows": rows, "totals": totals, "convention": analysis.convention}, indent=2) + "\n"
 
 
 def to_json(analysis: Analysis) -> str:

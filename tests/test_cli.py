@@ -94,3 +94,17 @@ def test_an_unwritable_output_path_is_an_error_not_a_traceback(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: cannot write {blocker}")
+
+
+def test_table_json_keeps_only_the_chosen_columns():
+    data = json.loads(invoke("table", "vgg16", "--columns", "name,params,weights", "--format", "json").stdout)
+    assert data["columns"] == ["name", "params", "weights"]
+    assert set(data["rows"][1]) == {"name", "params", "weights"}
+    assert data["rows"][1] == {"name": "block1.conv.0.conv", "params": 1_792, "weights": 1_728}  # 3x3x3x64 (+64 bias)
+    assert data["totals"] == {"params": 138_357_544, "weights": 138_357_544 - 13_416}
+    assert sum(row["params"] for row in data["rows"]) == data["totals"]["params"]
+
+
+def test_table_json_without_columns_is_the_whole_analysis():
+    data = json.loads(invoke("table", "vgg16", "--format", "json").stdout)
+    assert data["totals"]["macs"] == 15_470_264_320 and "training" in data
