@@ -186,7 +186,7 @@ def describe(model: SpecModule) -> str:
     where = f"{parameters[0].device}, {parameters[0].dtype}".replace("torch.", "") if parameters else "no weights"
     outputs = ", ".join(model.output_names)
     return (f"{model.spec_name}: input [N, {', '.join(map(str, model.input_shape))}] -> {outputs}; "
-            f"{count:,} params ({trainable:,} trainable); {len(list(model.modules())) - 1} modules; {where}")
+            f"{count:,} params ({trainable:,} trainable); {len(model._steps)} layers; {where}")
 
 
 # --- saving -----------------------------------------------------------------------------------

@@ -156,6 +156,14 @@ def test_meta_build_of_vgg16_allocates_no_weights():
     assert sum(p.numel() for p in model.parameters()) == cnnspec.analyze(cnnspec.load("vgg16")).totals.params
 
 
+def test_summary_counts_the_specs_layers_not_block_containers():
+    from cnnspec.build import describe
+    # ResNet-18: stem conv, bn, relu, pool; 8 blocks of conv, bn, relu, conv, bn, add, relu; 3 projections of
+    # conv and bn; avgpool, flatten, fc: 4 + 56 + 6 + 3
+    summary = describe(cnnspec.build("resnet18", device="meta"))
+    assert "11,689,512 params (11,689,512 trainable); 69 layers; meta, float32" in summary
+
+
 def test_package_build_works_before_and_after_importing_the_module():
     import cnnspec.build  # binds the package attribute to the module; the module is callable
     assert isinstance(cnnspec.build("vgg16", device="meta"), torch.nn.Module)
