@@ -94,7 +94,14 @@ def console():
 
 
 def echo(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    """Print ``text`` as one line or block; characters the output's encoding lacks become '?'."""
+    text = text if text.endswith("\n") else text + "\n"
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode(sys.stdout.encoding, "replace"))
+        sys.stdout.flush()
 
 
 @app.command()
@@ -121,10 +128,10 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
         echo(render.to_markdown(result, columns) + "\n"
              + "\n".join(f"- {line}" for line in render.summary_lines(result)))
     else:
-        color = render.wants_color(sys.stdout)
-        summary = [render.paint(line, "yellow" if line.startswith("warning") else None, color)
+        options = render.text_options(sys.stdout)
+        summary = [render.paint(line, "yellow" if line.startswith("warning") else None, options["color"])
                    for line in render.summary_lines(result)]
-        echo(render.to_text(result, columns, color) + "\n".join(summary))
+        echo(render.to_text(result, columns, **options) + "\n".join(summary))
 
 
 @app.command()
@@ -301,7 +308,7 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
     elif format is Format.csv:
         echo(render.to_csv(result, chosen))
     elif format is Format.table:
-        echo(render.to_text(result, chosen, render.wants_color(sys.stdout)))
+        echo(render.to_text(result, chosen, **render.text_options(sys.stdout)))
     else:
         echo(render.to_markdown(result, chosen))
 

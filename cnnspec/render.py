@@ -152,13 +152,14 @@ def to_json(analysis: Analysis) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
-def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: bool = False) -> str:
+def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: bool = False,
+            box: tuple[str, ...] | None = None) -> str:
     """The boxed per-layer table with totals as its last row, and the title above it; warned rows yellow."""
     header, rows, totals = table_cells(analysis, columns)
     warned = {name for name, _ in analysis.warnings}
     return box_table(f"{analysis.name}  ({analysis.path})", header, rows, totals,
                      [COLUMNS[c][2] == "right" for c in columns],
-                     ["yellow" if row.name in warned else None for row in analysis.rows], color)
+                     ["yellow" if row.name in warned else None for row in analysis.rows], color, box)
 
 
 # --- boxed text tables --------------------------------------------------------------------------
@@ -166,11 +167,20 @@ def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: boo
 # ~0.25 s that `cnnspec analyze` used to take, a quarter of the command (bench/analyze_speed.py).
 
 ANSI = {"bold": "\x1b[1m", "italic": "\x1b[3m", "yellow": "\x1b[33m"}
+UNICODE_BOX = ("┏━┳┓", "┃", "┡━╇┩", "│", "├─┼┤", "└─┴┘")
+"""Top rule, header edge, header rule, body edge, footer rule, bottom rule (left, fill, cross, right)."""
+ASCII_BOX = ("+-++", "|", "+=++", "|", "+-++", "+-++")
 
 
-def wants_color(stream) -> bool:
-    """Colour only for a terminal, and never when NO_COLOR is set (no-color.org) or TERM is dumb."""
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+def text_options(stream) -> dict:
+    """How to draw for ``stream``: colour only for a terminal, and never when NO_COLOR is set
+    (no-color.org) or TERM is dumb; ASCII boxes where the encoding lacks the box characters."""
+    color = stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    try:
+        "".join(UNICODE_BOX).encode(stream.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return {"color": color, "box": ASCII_BOX}
+    return {"color": color, "box": UNICODE_BOX}
 
 
 def paint(text: str, style: str | None, color: bool) -> str:
@@ -185,10 +195,12 @@ def text_width(text: str) -> int:
 
 
 def box_table(title: str, header: list[str], rows: list[list[str]], footer: list[str] | None,
-              right_aligned: list[bool], row_styles: list[str | None] | None = None, color: bool = False) -> str:
+              right_aligned: list[bool], row_styles: list[str | None] | None = None, color: bool = False,
+              box: tuple[str, ...] | None = None) -> str:
     """A table drawn with box characters (heavy header, light body), never truncated or wrapped.
 
     Padded column by column with str.rjust/ljust: a 10,000-layer table takes ~0.05 s."""
+    top, header_edge, header_rule, body_edge, footer_rule, bottom = box or UNICODE_BOX
     table = [header, *rows, *([footer] if footer else [])]
     styles = ["bold", *(row_styles or [None] * len(rows)), "bold"]
     widths, columns = [], []
@@ -200,7 +212,7 @@ def box_table(title: str, header: list[str], rows: list[list[str]], footer: list
     for index, cells in enumerate(zip(*columns)):
         if color and styles[index]:
             cells = [paint(text, styles[index], color) for text in cells]
-        edge = "┃" if index == 0 else "│"
+        edge = header_edge if index == 0 else body_edge
         lines.append(edge + edge.join(cells) + edge)
 
     def rule(left: str, fill: str, cross: str, right: str) -> str:
@@ -208,11 +220,11 @@ def box_table(title: str, header: list[str], rows: list[list[str]], footer: list
 
     table_width = sum(widths) + 3 * len(widths) + 1
     indent = " " * max(0, (table_width - text_width(title)) // 2)
-    drawn = [indent + paint(title, "italic", color), rule("┏", "━", "┳", "┓"), lines[0], rule("┡", "━", "╇", "┩"),
+    drawn = [indent + paint(title, "italic", color), rule(*top), lines[0], rule(*header_rule),
              *lines[1:len(rows) + 1]]
     if footer:
-        drawn += [rule("├", "─", "┼", "┤"), lines[-1]]
-    drawn.append(rule("└", "─", "┴", "┘"))
+        drawn += [rule(*footer_rule), lines[-1]]
+    drawn.append(rule(*bottom))
     return "\n".join(drawn) + "\n"
 
 

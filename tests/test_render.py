@@ -1,5 +1,6 @@
 """The boxed text table: alignment, totals, colour only on a terminal, wide characters."""
 import io
+import os
 import subprocess
 import sys
 
@@ -39,19 +40,45 @@ def test_wide_characters_take_two_columns():
     assert header == "┃ 名前 ┃ n ┃" and row == "│ ab   │ 1 │"
 
 
-def test_colour_only_for_a_terminal_without_no_color(monkeypatch):
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
+class Stream(io.StringIO):
+    def __init__(self, terminal: bool, encoding: str = "utf-8"):
+        super().__init__()
+        self.terminal, self._encoding = terminal, encoding
 
+    def isatty(self):
+        return self.terminal
+
+    @property
+    def encoding(self):
+        return self._encoding
+
+
+def test_colour_only_for_a_terminal_without_no_color(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
-    assert render.wants_color(Terminal()) and not render.wants_color(io.StringIO())
+    assert render.text_options(Stream(True))["color"] and not render.text_options(Stream(False))["color"]
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not render.wants_color(Terminal())
+    assert not render.text_options(Stream(True))["color"]
     monkeypatch.delenv("NO_COLOR")
     monkeypatch.setenv("TERM", "dumb")
-    assert not render.wants_color(Terminal())
+    assert not render.text_options(Stream(True))["color"]
+
+
+def test_ascii_boxes_where_the_encoding_lacks_box_characters():
+    assert render.text_options(Stream(False, "utf-8"))["box"] == render.UNICODE_BOX
+    box = render.text_options(Stream(False, "latin-1"))["box"]
+    assert box == render.ASCII_BOX
+    text = render.box_table("t", ["a", "b"], [["x", "1"]], ["Total", "1"], [False, True], box=box)
+    assert text.splitlines()[1:] == ["+-------+---+", "| a     | b |", "+=======+===+", "| x     | 1 |",
+                                     "+-------+---+", "| Total | 1 |", "+-------+---+"]
+    text.encode("ascii")
+
+
+def test_analyze_prints_on_a_latin_1_terminal():
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    result = subprocess.run([sys.executable, "-m", "cnnspec", "analyze", "lenet5"], capture_output=True, env=env,
+                            timeout=60)
+    assert result.returncode == 0 and b"| Total " in result.stdout and b"61,706" in result.stdout, result.stderr
 
 
 def test_analysis_table_has_one_line_per_layer_and_marks_warned_rows():
