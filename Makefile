@@ -10,15 +10,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# The analyzer alone: typer, rich, pyyaml. No torch.
+# The analyzer alone: typer, rich, pyyaml. No torch. Byte-compiled as a wheel install is, so that
+# start-up does not recompile the sources where PYTHONDONTWRITEBYTECODE is set.
 $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q cnnspec
 	touch $@
 
 # Tests need the torch extra (CPU build pinned: it installs from local disk) and the dev tools.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e ".[dev,torch,train]"
+	$(BIN)/python -m compileall -q cnnspec
 	touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
@@ -50,3 +53,4 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+	find cnnspec tests bench -name __pycache__ -prune -exec rm -rf {} +
