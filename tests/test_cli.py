@@ -108,3 +108,9 @@ def test_table_json_keeps_only_the_chosen_columns():
 def test_table_json_without_columns_is_the_whole_analysis():
     data = json.loads(invoke("table", "vgg16", "--format", "json").stdout)
     assert data["totals"]["macs"] == 15_470_264_320 and "training" in data
+
+
+def test_help_describes_the_spec_argument():
+    result = invoke("analyze", "--help")
+    assert result.exit_code == 0
+    assert "A spec file, or the name of a built-in spec" in " ".join(result.stdout.split())
