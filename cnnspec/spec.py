@@ -34,6 +34,9 @@ INIT_SCHEMES = ("default", "kaiming", "kaiming_uniform", "xavier", "xavier_norma
 """Weight initializations ``init:`` may name; cnnspec.build implements them."""
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 MAX_EXPANDED_VALUES = 1_000_000
+MAX_LAYERS = 100_000
+"""More layers than any network needs (the benchmark's generated spec has 10,000); a `repeat:` beyond
+it is refused before it is expanded, rather than running for minutes."""
 _STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
                "avgpool": "pool", "global": "pool", "adaptive": "pool", "batchnorm": "bn", "linear": "fc",
@@ -261,6 +264,9 @@ class Expander:
         count = self.value(entry, "repeat", scope, 1)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise SpecError(f"repeat must be a positive int. Received: repeat={count!r}", entry.locs["repeat"])
+        if len(self.nodes) + count > MAX_LAYERS:
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers with repeat={count:,} here; "
+                            "refusing to expand it", entry.locs["repeat"])
         first = entry.get("first")
         if first is not None and not isinstance(first, Mapping):
             raise SpecError("first must be a mapping of argument overrides", entry.locs["first"])
@@ -317,6 +323,9 @@ class Expander:
         if not isinstance(trainable, bool):
             raise SpecError(f"trainable must be true or false. Received: trainable={trainable!r}",
                             entry.locs["trainable"], global_name)
+        if len(self.nodes) == MAX_LAYERS:  # nested repeats: each below the limit, together above it
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers; refusing to expand it", loc,
+                            global_name)
         node = NodeSpec(global_name, type_name, args, [], loc, locs, scope.prefix.rstrip(".") or None, trainable)
         self.define(local, global_name, scope, loc)
         self.nodes.append(node)
@@ -465,8 +474,8 @@ def read_block(name: str, body: Any, loc: Loc) -> Block:
             raise SpecError(f"block '{name}' has an unknown key '{key}'{closest(key, BLOCK_KEYS)}",
                             body.key_locs[key])
     args = body.get("args", {})
-    if isinstance(args, list):  # [width, stride] with no defaults: all required
-        args = {a: REQUIRED for a in args}
+    if isinstance(args, list) and all(isinstance(a, str) for a in args):  # [width, stride]: all required
+        args = dict.fromkeys(args, REQUIRED)
     if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
         raise SpecError(f"the args of block '{name}' must map names to defaults ('required' for none)",
                         body.locs.get("args", loc))

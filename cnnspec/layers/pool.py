@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import ceil, floor, prod
+from math import gcd, prod
 from typing import ClassVar
 
 from ..shape import ArgumentError, Shape, as_tuple, effective_kernel, numel
@@ -135,6 +135,16 @@ class GlobalMaxPool(GlobalPool):
     kind: ClassVar[str] = "max"
 
 
+def adaptive_windows(n: int, o: int) -> tuple[int, int]:
+    """Largest and total window length when adaptive pooling takes ``n`` positions to ``o``.
+
+    PyTorch's window ``i`` runs from ``floor(i*n/o)`` to ``ceil((i+1)*n/o)``. In closed form, so that a
+    huge output_size costs nothing: the total is ``n + o - gcd(n, o)``; the largest is ``ceil(n/o)``,
+    one more when ``n mod o`` exceeds ``gcd(n, o)`` (checked against the windows in the tests)."""
+    g = gcd(n, o)
+    return -(-n // o) + (n % o > g), n + o - g
+
+
 @dataclass(kw_only=True)
 class AdaptivePoolNd(Layer):
     """PyTorch's adaptive pooling to a fixed ``output_size`` (None keeps that axis)."""
@@ -160,14 +170,13 @@ class AdaptivePoolNd(Layer):
 
     def flops(self, inputs, out):
         x = inputs[0]
-        reads = x[0] * prod(sum(ceil((i + 1) * n / o) - floor(i * n / o) for i in range(o))
-                            for n, o in zip(x[1:], out[1:]))
+        reads = x[0] * prod(adaptive_windows(n, o)[1] for n, o in zip(x[1:], out[1:]))
         return reads if self.kind == "avg" else reads - numel(out)
 
     def receptive_field(self, inputs, fields):
         x = inputs[0]
         out = self._sizes(x)
-        kernel = tuple(max(ceil((i + 1) * n / o) - floor(i * n / o) for i in range(o)) for n, o in zip(x[1:], out))
+        kernel = tuple(adaptive_windows(n, o)[0] for n, o in zip(x[1:], out))
         stride = tuple(Fraction(n, o) for n, o in zip(x[1:], out))
         return fields[0].through_window(kernel, stride, (0,) * len(out), (1,) * len(out))
 

@@ -1,4 +1,8 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
 from cnnspec.layers import LAYERS
+from cnnspec.layers.pool import adaptive_windows
 from cnnspec.receptive import ReceptiveField
 
 
@@ -41,3 +45,21 @@ def test_adaptive_pool_windows():
     identity = layer("adaptive_avg_pool2d", output_size=7)
     assert identity.flops([(512, 7, 7)], (512, 7, 7)) == 512 * 49 and identity.warnings([(512, 7, 7)]) == []
     assert layer("adaptive_avg_pool2d", output_size=[None, 1]).out_shape([(4, 5, 9)]) == (4, 5, 1)
+
+
+@given(n=st.integers(1, 300), o=st.integers(1, 300))
+def test_adaptive_windows_closed_form_matches_pytorchs_windows(n, o):
+    # torch/aten/src/ATen/native/AdaptiveAveragePooling.cpp: start_index = floor(i*n/o),
+    # end_index = ceil((i+1)*n/o), in integer arithmetic
+    lengths = [-(-(i + 1) * n // o) - i * n // o for i in range(o)]
+    assert adaptive_windows(n, o) == (max(lengths), sum(lengths))
+
+
+def test_a_huge_adaptive_output_size_is_analyzed_at_once():
+    pool = layer("adaptive_max_pool1d", output_size=10**30)
+    x = (2, 7)
+    out = pool.out_shape([x])
+    assert out == (2, 10**30)
+    assert pool.flops([x], out) == 2 * (7 + 10**30 - 1) - 2 * 10**30  # reads minus outputs
+    # most windows read one position; those that straddle a boundary between positions read two
+    assert pool.receptive_field([x], [ReceptiveField.of_input(1)]).size == (2,)
