@@ -50,7 +50,7 @@ def mutate(data, path, action, value):
         holder.insert(last, holder[last])
 
 
-@settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), name=st.sampled_from(SPECS),
        action=st.sampled_from(["replace", "replace", "replace", "delete", "rename", "duplicate"]))
 def test_a_mutated_spec_analyzes_or_is_a_located_spec_error(data, name, action):
