@@ -29,6 +29,7 @@ from .build_modules import LocallyConnected
 from .errors import SpecError
 from .files import write_atomic
 from .graph import Graph, load
+from .shape import numel
 from .spec import INIT_SCHEMES
 
 
@@ -58,8 +59,9 @@ class SpecModule(nn.Module):
             self._place(node, module)
             steps.append((node.name, module, tuple(node.inputs)))
         keep = set(self.output_names)
-        # after step i, drop the tensors whose last reader was step i
-        self._steps = [(name, module, inputs, tuple(i for i in inputs if last_use[i] == index and i not in keep))
+        # after step i, drop the tensors whose last reader was step i (once each: concat [a, a] reads a twice)
+        self._steps = [(name, module, inputs,
+                        tuple(dict.fromkeys(i for i in inputs if last_use[i] == index and i not in keep)))
                        for index, (name, module, inputs) in enumerate(steps)]
 
     def __getitem__(self, name: str) -> nn.Module:
@@ -161,15 +163,43 @@ def build_module(graph: Graph, *, seed: int = 0, init: str | None = None, device
     scheme = init or graph.spec.init or "default"
     if scheme not in SCHEMES:
         raise SpecError(f"unknown init scheme '{scheme}'; choose from {', '.join(SCHEMES)}")
-    if device is not None and torch.device(device).type == "meta":
-        with torch.device("meta"):
-            model = SpecModule(graph)
-    else:
-        with torch.random.fork_rng(devices=[]), torch.device("cpu"):
-            torch.random.default_generator.manual_seed(seed)
-            model = SpecModule(graph)
-            initialize(model, scheme)
-    return model.to(device=device, dtype=dtype)
+    for node in graph.nodes:
+        if numel(node.out_shape) >= 2**63:
+            raise SpecError(f"its output has {numel(node.out_shape):,} values per image, more than a PyTorch tensor "
+                            "can hold (2**63 - 1)", node.loc, node.name)
+    with allocating(graph, dtype):
+        if device is not None and torch.device(device).type == "meta":
+            with torch.device("meta"):
+                model = SpecModule(graph)
+        else:
+            with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+                torch.random.default_generator.manual_seed(seed)
+                model = SpecModule(graph)
+                initialize(model, scheme)
+        return model.to(device=device, dtype=dtype)
+
+
+ALLOCATION_FAILURES = ("allocate", "out of memory", "overflow")
+
+
+@contextlib.contextmanager
+def allocating(graph: Graph, dtype=None):
+    """Turn a failure to allocate the model's tensors into a located SpecError that says how large
+    the analyzer counts them; other errors pass through."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not any(sign in str(error).lower() for sign in ALLOCATION_FAILURES):
+            raise
+        from .analysis import analyze
+        from .render import human_bytes
+        totals = analyze(graph).totals
+        dtype = dtype or torch.get_default_dtype()
+        size = (totals.params + totals.buffers) * torch.empty((), dtype=dtype, device="meta").element_size()
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise SpecError(f"cannot build it: its {totals.params:,} parameters and {totals.buffers:,} buffers take "
+                        f"{human_bytes(size)} in {str(dtype).removeprefix('torch.')}, and allocating them "
+                        f"failed ({reason})", graph.spec.input_loc) from None
 
 
 def build(spec: str | Graph, *, seed: int = 0, init: str | None = None, device=None, dtype=None) -> SpecModule:

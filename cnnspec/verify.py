@@ -19,7 +19,7 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import conv_flop_count, get_shape
 
 from .analysis import analyze
-from .build import build_module
+from .build import allocating, build_module
 from .graph import Graph
 from .shape import Shape, format_shape
 
@@ -89,7 +89,8 @@ def verify(graph: Graph) -> Verification:
     rows = {row.name: row for row in analysis.rows}
     model = build_module(graph, device="meta")
     shapes, error = meta_output_shapes(model, graph)
-    macs, other_ops = fvcore_counts(model) if error is None else ({}, {})
+    with allocating(graph):  # fvcore runs on real CPU tensors
+        macs, other_ops = fvcore_counts(model) if error is None else ({}, {})
     layers = []
     for node in graph.nodes[1:]:
         module, row = model.get_submodule(node.name), rows[node.name]

@@ -439,3 +439,37 @@ def test_python_api_without_torch_says_how_to_install_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=blocking_env(tmp_path, "torch"), timeout=60)
     assert result.stdout.strip() == "cnnspec.build needs PyTorch: pip install cnnspec[torch]", result.stderr
+
+
+HUGE = "input: [3, 8, 8]\nlayers:\n" + "  - {type: conv2d, out_channels: 600000, kernel_size: 3}\n" * 2
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+def test_a_model_too_large_to_allocate_is_a_located_error(tmp_path, command):
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HUGE)
+    result = run_cli(command, str(spec))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    # 3x3x3x600,000 + 600,000 and 3x3x600,000x600,000 + 600,000 parameters, 4 bytes each
+    assert (f"error: {spec}:1:8: cannot build it: its 3,240,017,400,000 parameters and 0 buffers take 12.96 TB "
+            "in float32, and allocating them failed") in result.stderr
+
+
+def test_a_merge_may_read_the_same_tensor_twice():
+    spec = ("input: [2, 4, 4]\nlayers:\n  - {type: conv2d, out_channels: 3, kernel_size: 1, name: a}\n"
+            "  - {type: concat, inputs: [a, a]}\n  - {type: add, inputs: [a, a], name: doubled}\n"
+            "outputs: [concat1, doubled]\n")
+    graph = build_graph(cnnspec.parse_spec(spec, "twice.yaml"))
+    model = cnnspec.build(graph)
+    x = torch.randn(1, 2, 4, 4)
+    joined, doubled = model(x)
+    a = model.a(x)
+    assert torch.equal(joined, torch.cat([a, a], 1)) and torch.equal(doubled, a + a)
+
+
+def test_an_output_too_large_for_a_torch_tensor_is_a_located_error():
+    spec = "input: [3, 100000000000, 100000000000]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n"
+    with pytest.raises(cnnspec.SpecError, match=r"layer 'input': its output has 30,000,000,000,000,000,000,000 "
+                                                r"values per image, more than a PyTorch tensor can hold") as caught:
+        cnnspec.build(build_graph(cnnspec.parse_spec(spec, "wide.yaml")), device="meta")
+    assert str(caught.value.loc) == "wide.yaml:1:8"
