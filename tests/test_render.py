@@ -1,5 +1,6 @@
 """The boxed text table: alignment, totals, colour only on a terminal, wide characters."""
 import io
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,12 @@ def test_analyze_never_imports_rich():
               "print('rich imported' if 'rich' in sys.modules else 'no rich')")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith("no rich"), result.stderr
+
+
+def test_json_is_the_analysis_with_one_layer_per_line():
+    analysis = cnnspec.analyze(cnnspec.load("resnet18"))
+    text = render.to_json(analysis)
+    assert json.loads(text) == json.loads(json.dumps(analysis.to_dict()))
+    row_lines = [line for line in text.splitlines() if line.startswith('    {"name": ')]
+    assert len(row_lines) == len(analysis.rows) == 70
+    assert '"totals": {\n    "params": 11689512,' in text
