@@ -1,7 +1,8 @@
 """Mutated specs either analyze or fail with a located SpecError: never another exception.
 
 Hypothesis takes a built-in spec, changes one value, key or list item somewhere in it, and runs
-load -> graph -> analysis -> every report format, as `cnnspec analyze` does.
+load -> graph -> analysis -> every report format, as `cnnspec analyze` does; where torch is installed,
+what analyzes must also build with the analyzed parameter count and output shapes.
 """
 import pytest
 import yaml
