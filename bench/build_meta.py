@@ -21,7 +21,7 @@ MEASURE = """
 import json, resource, statistics, sys, time
 import torch
 import cnnspec
-from cnnspec.build import build_module
+from cnnspec.torch.build import build_module
 
 def resident_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

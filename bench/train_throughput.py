@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnspec.graph import load
-from cnnspec.train import TrainConfig, Trainer, peak_flops
+from cnnspec.torch.train import TrainConfig, Trainer, peak_flops
 
 
 # --- ResNet-50 by hand (He et al. 2016, with the stride on the 3x3 conv as torchvision's v1.5) ------

@@ -12,12 +12,12 @@ from .spec import load_spec, parse_spec
 
 
 def build(spec, **options):
-    """A spec path, built-in name or Graph -> torch.nn.Module (see cnnspec.build.build for options).
+    """A spec path, built-in name or Graph -> torch.nn.Module (see cnnspec.torch.build.build for options).
 
     Imports torch only when called, so the analyzer works without it.
     """
     try:
-        from .build import build as build_model
+        from .torch.build import build as build_model
     except ModuleNotFoundError as error:
         if error.name and error.name.split(".")[0] == "torch":
             raise ModuleNotFoundError("cnnspec.build needs PyTorch: pip install cnnspec[torch]",

@@ -179,11 +179,11 @@ TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
 
 
 def import_torch_module(module: str, command: str):
-    """Import a cnnspec module that needs PyTorch (or one of TORCH_PACKAGES itself); a missing package is
-    a usage error, not a traceback."""
+    """Import a module of cnnspec.torch (or one of TORCH_PACKAGES itself); a missing package is a usage
+    error, not a traceback."""
     import importlib
     try:
-        return importlib.import_module(module if module in TORCH_PACKAGES else f"cnnspec.{module}")
+        return importlib.import_module(module if module in TORCH_PACKAGES else f"cnnspec.torch.{module}")
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
             raise
@@ -250,7 +250,7 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
         echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
     if python:
         from .files import write_atomic
-        write_atomic(python, import_torch_module("build_export", "build").export_python(graph))
+        write_atomic(python, import_torch_module("export", "build").export_python(graph))
         echo(f"python: {python}")
 
 

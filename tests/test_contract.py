@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnnspec.layers import LAYERS
-from cnnspec.verify import MAC_OPERATORS, fvcore_analysis
+from cnnspec.torch.verify import MAC_OPERATORS, fvcore_analysis
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.jit, fvcore
 

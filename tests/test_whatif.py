@@ -163,7 +163,7 @@ def test_written_spec_keeps_train_and_init():
 def test_transformed_specs_agree_with_torch():
     pytest.importorskip("torch")
     pytest.importorskip("fvcore")
-    from cnnspec.verify import verify
+    from cnnspec.torch.verify import verify
 
     spec = parse_spec("input: [8, 19, 19]\nlayers:\n"
                       "  - {type: conv2d, out_channels: 16, kernel_size: 5, stride: 2, padding: 2, name: a}\n"

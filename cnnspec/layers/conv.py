@@ -315,7 +315,7 @@ class LocallyConnectedNd(Layer):
         return self.window(inputs[0]).warnings(inputs[0][1:])
 
     def to_torch(self, inputs):
-        from ..build_modules import LocallyConnected
+        from ..torch.modules import LocallyConnected
         x = inputs[0]
         w = self.window(x)
         return LocallyConnected(x, self.out_shape(inputs), w.kernel, w.stride, w.padding, self.bias)

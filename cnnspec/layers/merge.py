@@ -37,7 +37,7 @@ class Add(Layer):
         return (len(inputs) - 1) * numel(out)
 
     def to_torch(self, inputs):
-        from ..build_modules import Add as Module
+        from ..torch.modules import Add as Module
         return Module()
 
 
@@ -64,7 +64,7 @@ class Multiply(Layer):
         return (len(inputs) - 1) * numel(out)
 
     def to_torch(self, inputs):
-        from ..build_modules import Multiply as Module
+        from ..torch.modules import Multiply as Module
         return Module()
 
 
@@ -91,5 +91,5 @@ class Concat(Layer):
         return first[:axis] + (sum(x[axis] for x in inputs),) + first[axis + 1:]
 
     def to_torch(self, inputs):
-        from ..build_modules import Concat as Module
+        from ..torch.modules import Concat as Module
         return Module(self.dim)

@@ -119,7 +119,7 @@ class GlobalPool(Layer):
         return fields[0].whole(inputs[0][1:])
 
     def to_torch(self, inputs):
-        from ..build_modules import GlobalPool as Module
+        from ..torch.modules import GlobalPool as Module
         return Module(self.kind, self.keepdim, spatial_axes=len(inputs[0]) - 1)
 
 

@@ -126,5 +126,5 @@ class CenterCrop(Layer):
         return fields[0].through_window(ones, ones, tuple(-o for o in self.offsets(inputs)), ones)
 
     def to_torch(self, inputs):
-        from ..build_modules import CenterCrop as Module
+        from ..torch.modules import CenterCrop as Module
         return Module(self.offsets(inputs), self._target(inputs))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnspec.data import load_arrays
+from cnnspec.torch.data import load_arrays
 from cnnspec.errors import SpecError
 
 

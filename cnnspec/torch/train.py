@@ -28,15 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .analysis import analyze
+from ..analysis import analyze
 from .build import build_module
 from .data import Arrays, load_arrays
-from .errors import Loc, SpecError, TrainError
-from .files import write_atomic
-from .graph import Graph
-from .layers.base import closest, coerce
-from .shape import ArgumentError
-from .spec import Mapping
+from ..errors import Loc, SpecError, TrainError
+from ..files import write_atomic
+from ..graph import Graph
+from ..layers.base import closest, coerce
+from ..shape import ArgumentError
+from ..spec import Mapping
 
 PEAK_TFLOPS = {  # dense tensor-core peaks (bf16/fp16, tf32) in TFLOP/s, vendors' data sheets; first match wins
     "H100 PCIe": (756.0, 378.0), "H100": (989.0, 494.7), "H200": (989.0, 494.7), "GH200": (989.0, 494.7),
@@ -470,7 +470,7 @@ class Trainer:
         write_atomic(self.run_dir / "metrics.csv", "\n".join(lines) + "\n")
 
     def finish(self, result: TrainResult) -> None:
-        from .plot import plot_training_curves
+        from ..plot import plot_training_curves
         if result.history:
             plot_training_curves(result.history, self.run_dir / "curves.png", title=self.graph.name)
         summary = {"spec": self.graph.name, "params": result.params, "test_loss": result.test_loss,

@@ -16,11 +16,11 @@ from cnnspec.errors import SpecError, TrainError
 from cnnspec.graph import build_graph, load
 from cnnspec.spec import parse_spec
 from cnnspec.analysis import analyze
-from cnnspec.train import (TrainConfig, Trainer, augment, config_from, make_scheduler, out_of_memory_advice,
+from cnnspec.torch.train import (TrainConfig, Trainer, augment, config_from, make_scheduler, out_of_memory_advice,
                            peak_flops, train)
 
-TINY = Path(__file__).parent / "data" / "train" / "tiny_mnist1d.yaml"
-REPO = Path(__file__).parent.parent
+TINY = Path(__file__).parent.parent / "data" / "train" / "tiny_mnist1d.yaml"
+REPO = Path(__file__).parent.parent.parent
 
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: threads only add contention on a busy CI box

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import cnnspec
-from cnnspec.build import SCHEMES, build_module, export_onnx, load_weights, save_weights
+from cnnspec.torch.build import SCHEMES, build_module, export_onnx, load_weights, save_weights
 from cnnspec.graph import build_graph
 from cnnspec.layers import LAYERS
 from cnnspec.layers.activation import Activation, InplaceActivation
@@ -157,15 +157,15 @@ def test_meta_build_of_vgg16_allocates_no_weights():
 
 
 def test_summary_counts_the_specs_layers_not_block_containers():
-    from cnnspec.build import describe
+    from cnnspec.torch.build import describe
     # ResNet-18: stem conv, bn, relu, pool; 8 blocks of conv, bn, relu, conv, bn, add, relu; 3 projections of
     # conv and bn; avgpool, flatten, fc: 4 + 56 + 6 + 3
     summary = describe(cnnspec.build("resnet18", device="meta"))
     assert "11,689,512 params (11,689,512 trainable); 69 layers; meta, float32" in summary
 
 
-def test_package_build_works_before_and_after_importing_the_module():
-    import cnnspec.build  # binds the package attribute to the module; the module is callable
+def test_package_build_works_after_importing_the_torch_side():
+    import cnnspec.torch.build  # noqa: F401  (a module cnnspec.build once shadowed the function)
     assert isinstance(cnnspec.build("vgg16", device="meta"), torch.nn.Module)
 
 

@@ -1,4 +1,4 @@
-"""verify.py: the analyzer against PyTorch and fvcore, on the built-in specs and on random ones."""
+"""cnnspec.torch.verify: the analyzer against PyTorch and fvcore, on the built-in specs and on random ones."""
 import math
 
 import pytest
@@ -14,7 +14,7 @@ from cnnspec.layers import LAYERS
 from cnnspec.layers.linear import Linear
 from cnnspec.shape import ArgumentError
 from cnnspec.spec import builtin_specs, parse_spec
-from cnnspec.verify import verify
+from cnnspec.torch.verify import verify
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from torch import nn
 
-from . import build_modules
+from . import modules as cnnspec_modules
 from .build import Container, build_module
-from .graph import Graph
-from .shape import format_shape
+from ..graph import Graph
+from ..shape import format_shape
 
 PREAMBLE = '''"""{title}
 
@@ -47,7 +47,7 @@ def export_python(graph: Graph) -> str:
     parts = [PREAMBLE.format(title=f"{graph.name}, as a standalone PyTorch module.", path=Path(graph.path).name,
                              input=", ".join(map(str, graph.input_shape)), outputs=outputs,
                              params=sum(p.numel() for p in model.parameters()), weights=weights, cls=cls)]
-    if any(cls is build_modules.LocallyConnected for cls in helpers):
+    if any(cls is cnnspec_modules.LocallyConnected for cls in helpers):
         parts[0] = parts[0].replace("import torch\n", "import math\n\nimport torch\n", 1)
         parts[0] += "from torch.nn import functional as F\n"
     parts += [inspect.getsource(helper) for helper in helpers]
@@ -59,8 +59,8 @@ def export_python(graph: Graph) -> str:
 
 
 def _helper_classes() -> list[type]:
-    return [obj for _, obj in inspect.getmembers(build_modules, inspect.isclass)
-            if issubclass(obj, nn.Module) and obj.__module__ == build_modules.__name__]
+    return [obj for _, obj in inspect.getmembers(cnnspec_modules, inspect.isclass)
+            if issubclass(obj, nn.Module) and obj.__module__ == cnnspec_modules.__name__]
 
 
 def class_name(spec_name: str) -> str:

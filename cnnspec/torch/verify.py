@@ -18,10 +18,10 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import conv_flop_count, get_shape
 
-from .analysis import analyze
+from ..analysis import analyze
 from .build import allocating, build_module
-from .graph import Graph
-from .shape import Shape, format_shape
+from ..graph import Graph
+from ..shape import Shape, format_shape
 
 MAC_OPERATORS = frozenset({"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum"})
 """fvcore operator handles that count multiply-accumulates (fvcore/nn/jit_handles.py)."""

@@ -18,19 +18,18 @@ import io
 import math
 import os
 import sys
-import types
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .build_modules import LocallyConnected
-from .errors import SpecError
-from .files import write_atomic
-from .graph import Graph, load
-from .shape import numel
-from .spec import INIT_SCHEMES
+from .modules import LocallyConnected
+from ..errors import SpecError
+from ..files import write_atomic
+from ..graph import Graph, load
+from ..shape import numel
+from ..spec import INIT_SCHEMES
 
 
 class Container(nn.Module):
@@ -191,8 +190,8 @@ def allocating(graph: Graph, dtype=None):
     except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
         if not any(sign in str(error).lower() for sign in ALLOCATION_FAILURES):
             raise
-        from .analysis import analyze
-        from .render import human_bytes
+        from ..analysis import analyze
+        from ..render import human_bytes
         totals = analyze(graph).totals
         dtype = dtype or torch.get_default_dtype()
         size = (totals.params + totals.buffers) * torch.empty((), dtype=dtype, device="meta").element_size()
@@ -291,14 +290,3 @@ def _silent_stdout():
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``cnnspec.build`` binds the package attribute ``build`` to this module, shadowing
-    the ``cnnspec.build()`` function; calling the module builds, so both spellings keep working."""
-
-    def __call__(self, *args, **kwargs) -> SpecModule:
-        return build(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,4 +1,4 @@
-"""build_export.py: the standalone PyTorch source runs without cnnspec and matches cnnspec.build."""
+"""cnnspec.torch.export: the standalone PyTorch source runs without cnnspec and matches cnnspec.build."""
 import importlib.util
 import json
 import subprocess
@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 import cnnspec
-from cnnspec.build import build_module, save_weights
-from cnnspec.build_export import class_name, constructor, export_python
+from cnnspec.torch.build import build_module, save_weights
+from cnnspec.torch.export import class_name, constructor, export_python
 from cnnspec.spec import builtin_specs
-from tests.test_build import BRANCHY, blocking_env, graph_of
+from tests.torch.test_build import BRANCHY, blocking_env, graph_of
 
 
 def run_without_cnnspec(tmp_path, script: str) -> str:
