@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .analysis import Analysis, Row, Totals, analyze
 from .errors import Loc, SpecError
-from .figures import Figure, FigureError, format_exact, parse_figure, parse_shape, shape_matches
+from .figures import (BINARY, SCALES, Figure, FigureError, format_exact, parse_figure, parse_shape,
+                      shape_matches)
 from .files import read_exact
 from .graph import load
 from .shape import format_shape
@@ -61,19 +62,30 @@ def column_kind(header: str) -> ColumnKind | None:
     return next((kind for pattern, kind in COLUMN_PATTERNS if re.search(pattern, h)), None)
 
 
-def header_prefix(header: str) -> str:
-    """The unit prefix a header gives its bare numbers: 'GFLOPs' -> 'G', 'Params (M)' -> 'M', 'millions' -> 'M'."""
-    h = header.replace(" ", "")
-    found = (re.search(r"(?<![A-Za-z])([kKMGT])(?:i?B|FLOPs?|flops?|MACs?|macs?|ops|params)", h)
-             or re.search(r"\(([kKMGT])\)", h))
-    if found:
-        return found[1]
-    words = {"thousand": "K", "million": "M", "billion": "G"}
-    return next((prefix for word, prefix in words.items() if word in header.lower()), "")
+_HEADER_UNITS = [  # (pattern, how the matched text gives the scale), first match wins
+    (r"(?<![A-Za-z])([KMGT]i)B", lambda m: BINARY[m[1]]),  # 'Memory (KiB)', 'MiB'
+    (r"(?<![A-Za-z])([kKMGT])(?:B|FLOPs?|flops?|MACs?|macs?|ops|params)", lambda m: SCALES[m[1]]),  # 'GFLOPs'
+    (r"\(([kKMGT])\)", lambda m: SCALES[m[1]]),  # 'Params (M)'
+    (r"[x×]\s*10\s*\^\s*(\d{1,2})\b", lambda m: 10 ** int(m[1])),  # 'FLOPs (x10^9)'
+    (r"[x×]\s*1e(\d{1,2})\b", lambda m: 10 ** int(m[1])),  # 'x1e6'
+    (r"[x×]\s*(1(?:,?000)+)\b", lambda m: int(m[1].replace(",", ""))),  # 'Params (x1000)', 'x 1,000,000'
+    (r"(?i)\b(thousand|million|billion)s?\b", lambda m: {"thousand": 10**3, "million": 10**6,
+                                                           "billion": 10**9}[m[1].lower()]),
+]
+
+
+def header_scale(header: str) -> tuple[int, str]:
+    """The unit a header gives its bare numbers, and how it is written: 'Memory (KiB)' -> (1024, 'KiB'),
+    'GFLOPs' -> (10^9, 'GFLOPs'), 'Params (x1000)' -> (1000, 'x1000'), 'millions' -> (10^6, 'million')."""
+    for pattern, scale in _HEADER_UNITS:
+        found = re.search(pattern, header)
+        if found:
+            return scale(found), found[0].strip("()").replace(" ", "")
+    return 1, ""
 
 
 def in_bytes(header: str, figure: Figure) -> bool:
-    return figure.unit == "bytes" or bool(re.search(r"byte|\b[kmg]i?b\b", header.lower()))
+    return figure.unit == "bytes" or bool(re.search(r"byte|\b(?:[kmgt]i?)?b\b", header.lower()))
 
 
 # --- one cell ---------------------------------------------------------------------------------
@@ -86,8 +98,11 @@ UNITS_ALLOWED = {"params": {None, "count", "bytes"}, "weights": {None, "count", 
 
 
 def read_figure(text: str, header: str, kind: ColumnKind) -> Figure:
-    """A cell's figure; a bare number takes the header's prefix ('GFLOPs' column: '15.47')."""
-    figure = parse_figure(text + header_prefix(header) if re.fullmatch(r"[\d.,]+", text) else text)
+    """A cell's figure; a bare number takes the header's unit ('GFLOPs' column: '15.47')."""
+    figure = parse_figure(text)
+    scale, label = header_scale(header)
+    if scale != 1 and re.fullmatch(r"[~≈]?\s*[\d.,]+", text):
+        figure = figure.scaled(scale, label)
     if figure.unit not in UNITS_ALLOWED[kind]:
         raise FigureError(f"'{text}' is a figure in {figure.unit}, which a '{header}' column cannot hold")
     return figure
@@ -211,7 +226,13 @@ def check_table(table: Table, analysis: Analysis) -> list[Finding]:
     groups, how = match_rows(table, name_column, analysis)
     findings = [Finding(table.path, table.header_line, "rows", "note",
                         f"matched {how}: {describe_matching(table, name_column, groups)}")]
+    findings += [Finding(table.path, line, "ragged row", "note", f"the row has {width} cell{'s' * (width != 1)}, "
+                         f"the header {len(table.header)}; read as a Markdown viewer shows it"
+                         + (", the cells past the header's dropped" if width > len(table.header) else
+                            ", the missing cells blank"))
+                 for line, width in table.ragged()]
     groups_left = iter(groups)
+    failed_params: dict[str, list[tuple[str, Row | Totals]]] = {}  # per params column: (cell, layer) that failed
     for cells, line in zip(table.rows, table.lines):
         label = label_of(cells, name_column) or f"line {line}"
         totals = is_totals(cells, name_column)
@@ -223,8 +244,25 @@ def check_table(table: Table, analysis: Analysis) -> list[Finding]:
             text = cells[column] if column < len(cells) else ""
             if kind in (None, "name") or text.lower() in BLANK or (kind == "output" and totals):
                 continue  # the totals have no output shape
-            findings += check_cell(table.path, line, label, header, kind, text, targets, analysis)
-    return findings
+            checked = check_cell(table.path, line, label, header, kind, text, targets, analysis)
+            findings += [finding for finding, _, _ in checked]
+            if kind == "params":
+                failed_params.setdefault(header, []).extend(
+                    (part, source) for finding, part, source in checked if finding.status == "fail")
+    return findings + [hint for header, failed in failed_params.items()
+                       if (hint := bias_hint(table, header, failed, analysis))]
+
+
+def bias_hint(table: Table, header: str, failed: list[tuple[str, Row | Totals]], analysis: Analysis) -> Finding | None:
+    """One note when every failing value of a 'params' column is the weights without bias (the cs231n
+    slide's params, copied under a plain 'params' header)."""
+    if not failed or any(compare_cell("weights", header, part, source, analysis)[0] != "pass"
+                         for part, source in failed):
+        return None
+    return Finding(table.path, table.header_line, f"[{header}]", "note",
+                   f"the {len(failed)} failing value{'s' * (len(failed) > 1)} of '{header}' "
+                   f"{'are' if len(failed) > 1 else 'is'} the weights without bias; "
+                   "call the column 'params (no bias)' or 'weights'")
 
 
 def describe_matching(table: Table, name_column: int | None, groups: list[list[Row]]) -> str:
@@ -234,14 +272,18 @@ def describe_matching(table: Table, name_column: int | None, groups: list[list[R
 
 
 def check_cell(path: str, line: int, label: str, header: str, kind: ColumnKind, text: str,
-               targets: list[tuple[str, Row | Totals]], analysis: Analysis) -> list[Finding]:
+               targets: list[tuple[str, Row | Totals]],
+               analysis: Analysis) -> list[tuple[Finding, str, Row | Totals | None]]:
+    """A finding per layer the cell speaks for, each with the figure's text and the layer it was held to."""
     try:
         parts = cell_parts(text, len(targets))
-        results = [(name, *compare_cell(kind, header, part, source, analysis))
+        results = [(name, part, source, *compare_cell(kind, header, part, source, analysis))
                    for (name, source), part in zip(targets, parts)]
     except FigureError as error:
-        return [Finding(path, line, f"{label} [{header}]", "error", f"row '{label}', column '{header}': {error}")]
-    return [Finding(path, line, f"{label} [{header}] -> {name}", status, message) for name, status, message in results]
+        return [(Finding(path, line, f"{label} [{header}]", "error", f"row '{label}', column '{header}': {error}"),
+                 text, None)]
+    return [(Finding(path, line, f"{label} [{header}] -> {name}", status, message), part, source)
+            for name, part, source, status, message in results]
 
 
 def check_hand_tables(path: str, analysis: Analysis) -> list[Finding]:
@@ -468,7 +510,8 @@ def report(findings: list[Finding], format: str, verbose: bool = False) -> str:
         return junit(findings)
     troubled = {f.path for f in findings if f.status not in ("pass", "note")}
     shown = [f for f in findings if verbose or f.status not in ("pass", "note")
-             or (f.status == "note" and f.path in troubled)]  # how rows matched explains a failure
+             or (f.status == "note" and (f.subject != "rows" or f.path in troubled))]  # how rows matched
+    # explains a failure; other notes (a ragged row, the no-bias hint) always show
     return "\n".join([f"{f.path}:{f.line}: {f.status.upper()} {f.subject}: {f.message}" for f in shown]
                      + [summary(findings)])
 

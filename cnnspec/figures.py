@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Literal
 
 SCALES = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 UNITS = {"flop": "flops", "flops": "flops", "mac": "macs", "macs": "macs", "mult-adds": "macs",
          "multiply-adds": "macs", "madds": "macs", "ops": "ops", "b": "bytes", "byte": "bytes", "bytes": "bytes",
          "params": "count", "parameters": "count", "values": "count"}
@@ -22,7 +22,7 @@ Unit = Literal["count", "bytes", "flops", "macs", "ops"]
 
 _NUMBER = re.compile(
     r"^(?P<approx>[~≈]|about\s|approx\.?\s)?\s*(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)\s*"
-    r"(?P<prefix>Ki|Mi|Gi|[kKMGT])?\s*(?P<unit>(?!each\b)[A-Za-z\-]+)?\s*(?:each)?$")
+    r"(?P<prefix>Ki|Mi|Gi|Ti|[kKMGT])?\s*(?P<unit>(?!each\b)[A-Za-z\-]+)?\s*(?:each)?$")
 _SHAPE_SEPARATORS = re.compile(r"\s*[x×,*]\s*")
 
 
@@ -36,13 +36,22 @@ class Figure:
     value: Decimal
     digits: int | None  # significant digits; None = exact
     unit: Unit | None  # None when the cell names no unit
+    scale: int = 1  # the unit it is written in: 1, 10^3 (K), 2^10 (Ki), 1000 (a 'x1000' header)...
 
     def matches(self, true_value: int | float) -> bool:
-        """True when ``true_value`` written with this figure's precision gives this figure."""
+        """True when ``true_value`` written with this figure's precision, in its unit, gives this figure
+        (rounded in KiB, not in bytes: 1,560 B is '1.5 KiB' to 2 digits)."""
         true = Decimal(true_value)
         if self.digits is None:
             return true == self.value
-        return round_significant(true, self.digits) == round_significant(self.value, self.digits)
+        written = self.value / self.scale
+        return round_significant(true / self.scale, self.digits) == round_significant(written, self.digits)
+
+    def scaled(self, scale: int, label: str) -> Figure:
+        """A bare cell read in its header's unit ('32' under 'Memory (KiB)'): rounded to that unit, so
+        an integer is no longer exact."""
+        digits = self.digits if self.digits is not None else significant_digits(self.text.strip())
+        return Figure(f"{self.text.strip()} {label}", self.value * scale, digits, self.unit, self.scale * scale)
 
     @property
     def precision(self) -> str:
@@ -86,7 +95,7 @@ def parse_figure(text: str) -> Figure:
     scale = BINARY.get(prefix) or SCALES[prefix]
     value = Decimal(number.replace(",", "")) * scale
     exact = prefix == "" and "." not in number and not match["approx"]
-    return Figure(text, value, None if exact else significant_digits(number), unit)
+    return Figure(text, value, None if exact else significant_digits(number), unit, scale)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

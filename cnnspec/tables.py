@@ -17,8 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_block.table import escapedSplit
 
 from . import render
 from .analysis import DTYPE_BYTES, analyze
@@ -36,35 +39,59 @@ FENCE = ("```", "~~~")
 class Table:
     path: str
     header: list[str]
-    rows: list[list[str]]
+    rows: list[list[str]]  # as a Markdown viewer shows them: padded or cut to the header's width
     lines: list[int]  # the file line of each row (1-based)
     header_line: int
+    widths: list[int] = field(default_factory=list)  # cells each row has as written (ragged rows differ)
+
+    def ragged(self) -> list[tuple[int, int]]:
+        """(line, cells written) of every row whose cell count differs from the header's."""
+        return [(line, width) for line, width in zip(self.lines, self.widths) if width != len(self.header)]
 
 
-def split_row(line: str) -> list[str]:
-    cells = line.strip().strip("|").split("|")
-    return [cell.strip().replace("**", "").strip() for cell in cells]
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
+_QUOTE = re.compile(r"^\s*(?:>\s?)*")
+
+
+def written_cells(line: str) -> int:
+    """Cells in a table line as the GFM parser splits it (escaped pipes do not split), before it pads
+    or cuts the row to the header's width."""
+    cells = escapedSplit(_QUOTE.sub("", line).strip())
+    return len(cells) - (cells[0] == "") - (len(cells) > 1 and cells[-1] == "")
+
+
+def plain_text(inline) -> str:
+    """A cell's text as a viewer shows it: emphasis markers dropped, code spans and escapes kept."""
+    return "".join(child.content for child in inline.children or ()
+                   if child.type in ("text", "code_inline", "text_special", "html_inline")).strip()
 
 
 def markdown_tables(path: str, text: str) -> list[Table]:
-    """Every pipe table in a Markdown text outside code blocks, with the line of each row."""
-    tables, lines, fenced = [], text.splitlines(), False
-    index = 0
-    while index < len(lines) - 1:
-        header, rule = lines[index], lines[index + 1]
-        if header.lstrip().startswith(FENCE):
-            fenced = not fenced
-        if not fenced and header.lstrip().startswith("|") and "-" in rule \
-                and re.fullmatch(r"\s*\|?[\s:\-|]+\|?\s*", rule):
-            table = Table(path, split_row(header), [], [], index + 1)
-            index += 2
-            while index < len(lines) and lines[index].lstrip().startswith("|"):
-                table.rows.append(split_row(lines[index]))
-                table.lines.append(index + 1)
-                index += 1
+    """Every GFM pipe table of a Markdown text (markdown-it-py, as rich renders Markdown), with the
+    file line of each row; tables in code blocks are text, as a viewer shows them."""
+    lines = text.splitlines()
+    tables, table, row, header = [], None, [], False
+    for token in _MARKDOWN.parse(text):
+        if token.type == "table_open":
+            table = Table(path, [], [], [], token.map[0] + 1)
+        elif token.type == "thead_open":
+            header = True
+        elif token.type == "tbody_open":
+            header = False
+        elif token.type == "tr_open":
+            row, row_line = [], token.map[0]
+        elif token.type == "inline" and table is not None:
+            row.append(plain_text(token))
+        elif token.type == "tr_close":
+            if header:
+                table.header = row
+            else:
+                table.rows.append(row)
+                table.lines.append(row_line + 1)
+                table.widths.append(written_cells(lines[row_line]))
+        elif token.type == "table_close":
             tables.append(table)
-        else:
-            index += 1
+            table = None
     return tables
 
 
@@ -75,7 +102,7 @@ def csv_table(path: str, text: str) -> Table:
         raise SpecError("the CSV file has no rows", Loc(path, 1, 1))
     (header_line, header), body = rows[0], rows[1:]
     return Table(path, [c.strip() for c in header], [[c.strip() for c in row] for _, row in body],
-                 [number for number, _ in body], header_line)
+                 [number for number, _ in body], header_line, [len(row) for _, row in body])
 
 
 def read_tables(path: str) -> list[Table]:

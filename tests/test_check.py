@@ -287,3 +287,74 @@ def test_builtin_specs_meet_their_expectations():
     findings = check_paths([str(ROOT / "specs")])
     assert findings and [f for f in findings if f.status != "pass"] == []
 
+
+
+SMALL = "input: [3, 32, 32]\nlayers:\n  - {conv2d: {out_channels: 8, kernel_size: 1}, name: conv}\n"  # 8,192 values
+
+
+@pytest.mark.parametrize("header, cell, status", [
+    ("Memory (KiB)", "32", "pass"), ("Memory (MiB)", "0.03125", "pass"), ("Memory (KB)", "32.768", "pass"),
+    ("Memory (KB)", "32", "fail"), ("Memory (B)", "32,768", "pass"), ("Memory (KiB)", "33", "fail"),
+])
+def test_binary_and_decimal_units_in_headers(tmp_path, header, cell, status):
+    """32,768 bytes: 32 KiB or 0.03125 MiB, but 32.768 KB (so '32' in a KB column is wrong)."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text(SMALL)
+    findings = checked(f"| layer | {header} |\n| --- | --- |\n| conv | {cell} |\n", tmp_path, spec=str(spec))
+    (finding,) = [f for f in findings if f.status != "note"]
+    assert finding.status == status, finding.message
+    unit = "" if header.endswith("(B)") else " " + header.split("(")[1].rstrip(")")
+    assert finding.message.startswith(f"{cell}{unit} matches 32,768 bytes" if status == "pass"
+                                      else f"written {cell}{unit}, true 32,768 bytes")
+
+
+def test_binary_figures_round_in_their_unit():
+    from cnnspec.figures import parse_figure
+    assert parse_figure("1.5 KiB").matches(1560)  # 1.523 KiB
+    assert not parse_figure("1.5 KiB").matches(1600)  # 1.5625 KiB
+
+
+@pytest.mark.parametrize("header, cells, statuses", [
+    ("Params (x1000)", ("102,765", "16,781", "4,097"), ["pass"] * 3),
+    ("Params (× 1,000)", ("102,765", "16,781", "4,097"), ["pass"] * 3),
+    ("Params (x10^6)", ("102.8", "16.8", "4.1"), ["pass"] * 3),
+    ("params (thousands)", ("102,765", "16,700", "4,097"), ["pass", "fail", "pass"]),
+])
+def test_scaled_headers(tmp_path, header, cells, statuses):
+    rows = "".join(f"| {name} | {cell} |\n" for name, cell in zip(("fc6", "fc7", "fc8"), cells))
+    findings = [f for f in checked(f"| layer | {header} |\n|---|---|\n{rows}", tmp_path) if f.status != "note"]
+    assert [f.status for f in findings] == statuses
+    assert findings[1].message.startswith(f"{cells[1]} ") or findings[1].message.startswith(f"written {cells[1]} ")
+
+
+def test_ragged_rows_are_notes_at_their_line(tmp_path):
+    table = "| layer | params |\n|---|---|\n| fc6 | 102.8M | extra |\n| fc7 |\n| fc8 | 4.1M |\n"
+    path = tmp_path / "t.md"
+    path.write_text(table)
+    result = runner.invoke(app, ["check", str(path), "--spec", "vgg16"])
+    assert result.exit_code == 0
+    assert (f"{path}:3: NOTE ragged row: the row has 3 cells, the header 2; read as a Markdown viewer shows it, "
+            "the cells past the header's dropped") in result.stdout
+    assert f"{path}:4: NOTE ragged row: the row has 1 cell, the header 2" in result.stdout
+    assert result.stdout.endswith("2 passed, 0 failed\n")
+
+
+def test_escaped_pipes_and_code_spans_stay_in_their_cell(tmp_path):
+    table = ("| layer | note | params |\n|---|---|---|\n| `fc6` | a \\| b | 102.8M |\n"
+             "| **fc7** | `x \\| y` | 16.8M |\n")
+    findings = checked(table, tmp_path)
+    assert [f.status for f in findings] == ["note", "pass", "pass"]
+    assert findings[0].message == "matched by name: fc6 -> fc6, fc7 -> fc7"
+
+
+def test_params_without_bias_under_a_params_header_get_one_hint(tmp_path):
+    """The cs231n slide's params column copied under a plain 'params' header."""
+    table = SLIDE.read_text().replace("| params (no bias) |", "| params |")
+    findings = checked(table, tmp_path)
+    (hint,) = [f for f in findings if f.subject == "[params]"]
+    assert (hint.status, hint.line) == ("note", line_of(SLIDE, "| layer |"))
+    assert hint.message == ("the 16 failing values of 'params' are the weights without bias; call the column "
+                            "'params (no bias)' or 'weights'")
+    assert sum(f.status == "fail" and "[params]" in f.subject for f in findings) == 16
+    wrong = table.replace("| 36,864 |", "| 36,000 |")  # one value that is neither: no hint
+    assert not [f for f in checked(wrong, tmp_path) if f.subject == "[params]"]

@@ -150,3 +150,13 @@ def test_markers_in_code_blocks_are_examples(tmp_path):
 def test_readme_managed_table_is_current():
     findings = check_managed(str(ROOT / "README.md"))
     assert findings and all(f.status == "pass" for f in findings)
+
+
+def test_markdown_tables_read_as_a_viewer_shows_them():
+    """Escaped pipes, code spans and emphasis; tables in fences, indented code and blockquotes."""
+    text = ("| a | b |\n|---|---|\n| `x \\| y` | *z* |\n| 1 \\| 2 |\n\n    | c | d |\n    |---|---|\n\n"
+            "> | e | f |\n> |---|---|\n> | 3 | 4 | 5 |\n")
+    first, quoted = markdown_tables("t.md", text)
+    assert first.rows == [["x | y", "z"], ["1 | 2", ""]] and first.widths == [2, 1]
+    assert first.ragged() == [(4, 1)]
+    assert (quoted.header, quoted.rows, quoted.lines, quoted.ragged()) == (["e", "f"], [["3", "4"]], [11], [(11, 3)])
