@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 import yaml
 
+from cnnspec.layers import LAYERS
 from cnnspec.schema import spec_schema
 from cnnspec.spec import builtin_specs
 
@@ -43,3 +44,9 @@ def test_schema_rejects_unknown_keys_and_bad_shapes(validator):
 
 def test_schema_is_json_serializable():
     assert json.loads(json.dumps(spec_schema()))["required"] == ["input", "layers"]
+
+
+def test_every_layer_type_and_alias_is_in_the_schema():
+    named = {option["properties"]["type"]["const"] for option in spec_schema()["$defs"]["layer"]["anyOf"]
+             if "properties" in option and "const" in option["properties"]["type"]}
+    assert named == set(LAYERS)

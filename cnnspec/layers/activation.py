@@ -1,10 +1,12 @@
-"""Activations: elementwise, no parameters, one FLOP per value (softmax: exp, sum, divide = 3).
+"""Activations: elementwise, one FLOP per value (softmax: exp, sum, divide = 3); only PReLU has parameters.
 
 ReLU-like activations run in place by default, as torchvision's models build them
 (``nn.ReLU(inplace=True)``), so their output takes no memory of its own: the course's convention
-of not counting ReLU separately. The graph turns in-place off where the input has another reader,
-backward included: after tanh, sigmoid, softmax or another ReLU, whose gradients PyTorch computes
-from their outputs (``output_saved_for_backward``).
+of not counting ReLU separately. Those torchvision builds out of place (hardsigmoid, the
+squeeze-excitation gate of MobileNetV3) or never uses (mish, elu, hardtanh) keep PyTorch's default,
+``inplace=False``. The graph turns in-place off where the input has another reader, backward
+included: after tanh, sigmoid, softmax, ReLU or an in-place ELU, whose gradients PyTorch computes
+from their outputs (``output_saved_for_backward``, measured in tests/layers/test_activation.py).
 """
 from __future__ import annotations
 
@@ -43,6 +45,14 @@ class InplaceActivation(Activation):
         return {"inplace": self.inplace}
 
 
+@dataclass(kw_only=True)
+class SavesOutputInPlace(InplaceActivation):
+    @property
+    def output_saved_for_backward(self) -> bool:
+        """In place, PyTorch's backward reads the output (leaky_relu_, elu_); out of place, the input."""
+        return self.inplace
+
+
 @register
 class ReLU(InplaceActivation):
     type_name: ClassVar[str] = "relu"
@@ -58,11 +68,10 @@ class ReLU6(InplaceActivation):
 
 @register
 @dataclass(kw_only=True)
-class LeakyReLU(InplaceActivation):
+class LeakyReLU(SavesOutputInPlace):
     type_name: ClassVar[str] = "leaky_relu"
     aliases: ClassVar[tuple[str, ...]] = ("leakyrelu",)
     module_name: ClassVar[str] = "LeakyReLU"
-    output_saved_for_backward: ClassVar[bool] = True
     negative_slope: float = 0.01
 
     def torch_arguments(self) -> dict:
@@ -80,6 +89,81 @@ class SiLU(InplaceActivation):
 class Hardswish(InplaceActivation):
     type_name: ClassVar[str] = "hardswish"
     module_name: ClassVar[str] = "Hardswish"
+
+
+@register
+@dataclass(kw_only=True)
+class Hardsigmoid(InplaceActivation):
+    """relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3's squeeze-excitation gate)."""
+    type_name: ClassVar[str] = "hardsigmoid"
+    module_name: ClassVar[str] = "Hardsigmoid"
+    inplace: bool = False
+
+
+@register
+@dataclass(kw_only=True)
+class Mish(InplaceActivation):
+    """x * tanh(softplus(x)) (Misra 2019)."""
+    type_name: ClassVar[str] = "mish"
+    module_name: ClassVar[str] = "Mish"
+    inplace: bool = False
+
+
+@register
+@dataclass(kw_only=True)
+class ELU(SavesOutputInPlace):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise (Clevert et al. 2016)."""
+    type_name: ClassVar[str] = "elu"
+    module_name: ClassVar[str] = "ELU"
+    inplace: bool = False
+    alpha: float = 1.0
+
+    def torch_arguments(self) -> dict:
+        return {"alpha": self.alpha, "inplace": self.inplace}
+
+
+@register
+@dataclass(kw_only=True)
+class Hardtanh(InplaceActivation):
+    """x clamped to [min_val, max_val] (relu6 is hardtanh(0, 6))."""
+    type_name: ClassVar[str] = "hardtanh"
+    module_name: ClassVar[str] = "Hardtanh"
+    inplace: bool = False
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+    def out_shape(self, inputs):
+        if self.min_val >= self.max_val:
+            raise ArgumentError(f"hardtanh needs min_val < max_val. Received: min_val={self.min_val}, "
+                                f"max_val={self.max_val}", "max_val")
+        return inputs[0]
+
+    def torch_arguments(self) -> dict:
+        return {"min_val": self.min_val, "max_val": self.max_val, "inplace": self.inplace}
+
+
+@register
+@dataclass(kw_only=True)
+class PReLU(Activation):
+    """max(0, x) + a * min(0, x) with a learned slope ``a`` (He et al. 2015): one shared slope, or one per
+    channel (``num_parameters`` = C, the input's first axis, as nn.PReLU reads axis 1 with the batch)."""
+    type_name: ClassVar[str] = "prelu"
+    module_name: ClassVar[str] = "PReLU"
+    num_parameters: int = 1
+    init: float = 0.25
+
+    def out_shape(self, inputs):
+        channels = inputs[0][0]
+        if self.num_parameters not in (1, channels):
+            raise ArgumentError(f"num_parameters must be 1 or the input's channels ({channels}). "
+                                f"Received: num_parameters={self.num_parameters}", "num_parameters")
+        return inputs[0]
+
+    def params(self, inputs):
+        return self.num_parameters
+
+    def torch_arguments(self) -> dict:
+        return {"num_parameters": self.num_parameters, "init": self.init}
 
 
 @register

@@ -152,7 +152,8 @@ def spatial_layer(draw, shape) -> dict:
 
 def activation(draw) -> dict:
     return {"type": draw(st.sampled_from(["relu", "relu6", "leaky_relu", "silu", "hardswish", "tanh", "sigmoid",
-                                          "gelu", "identity", "dropout"]))}
+                                          "gelu", "identity", "dropout", "hardsigmoid", "mish", "elu", "hardtanh",
+                                          "prelu"]))}
 
 
 def flat_layer(draw, shape) -> dict:
