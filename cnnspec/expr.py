@@ -1,22 +1,44 @@
 """Safe arithmetic on block arguments: ``4 * width``, ``c // 2``, ``stride != 1 or down``.
 
 Parsed with ``ast`` and walked here; nothing reaches Python's ``eval``. Only numbers, strings,
-booleans, lists, names in scope, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else y``
-and ``min``/``max`` are allowed.
+booleans, lists, names in scope, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else y``,
+indexing (``in_shape[1]``, ``in_shape[1:]``) and the functions in ``FUNCTIONS`` are allowed.
 """
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from typing import Any, Mapping
+
+from .layers.base import closest
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
            ast.Pow: operator.pow}
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge}
-_FUNCTIONS = {"min": min, "max": max}
 _MAX_POWER = 64
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor``, at least ``min_value`` (default ``divisor``) and
+    never more than 10% below ``v``: torchvision's ``_make_divisible`` (models/_utils.py), from TensorFlow's
+    MobileNet, which MobileNet, EfficientNet and RegNet use for width multipliers.
+
+    >>> make_divisible(32 * 0.75, 8), make_divisible(10, 8), make_divisible(4, 8, min_value=1)
+    (24, 16, 8)
+    """
+    if min_value is None:
+        min_value = divisor
+    rounded = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * v else rounded
+
+
+FUNCTIONS = {"min": min, "max": max, "int": int, "round": round, "floor": math.floor, "ceil": math.ceil,
+             "make_divisible": make_divisible}
+"""What an expression may call; ``int`` truncates, ``round`` rounds half to even (both as Python's)."""
+_KEYWORDS = {"make_divisible": {"min_value"}, "round": {"ndigits"}}
 
 
 class ExpressionError(ValueError):
@@ -30,6 +52,12 @@ def parse(text: str) -> ast.expr | None:
     except SyntaxError:
         return None
     return tree
+
+
+def names_read(text: str) -> set[str]:
+    """The names an expression reads ('c // 4' reads c); none for plain text."""
+    tree = parse(text)
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} if tree is not None else set()
 
 
 def is_bare_word(tree: ast.expr) -> bool:
@@ -47,7 +75,8 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
             if node.id in ("true", "false"):
                 return node.id == "true"
             known = ", ".join(sorted(names)) or "none"
-            raise ExpressionError(f"unknown name '{node.id}' in '{text}' (names in scope: {known})")
+            raise ExpressionError(f"unknown name '{node.id}' in '{text}'{closest(node.id, names)}; "
+                                  f"names in scope: {known}")
         if isinstance(node, (ast.List, ast.Tuple)):
             return [walk(e) for e in node.elts]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
@@ -77,11 +106,38 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
             return True
         if isinstance(node, ast.IfExp):
             return walk(node.body) if walk(node.test) else walk(node.orelse)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
-                and not node.keywords):
-            return _FUNCTIONS[node.func.id](*(walk(a) for a in node.args))
+        if isinstance(node, ast.Subscript):
+            return subscript(node)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+                and all(k.arg in _KEYWORDS.get(node.func.id, ()) for k in node.keywords)):
+            return call(node)
         raise ExpressionError(f"'{ast.unparse(node)}' is not allowed in '{text}': expressions take numbers, names, "
-                              "arithmetic, comparisons, and/or/not, x if c else y, min and max")
+                              "arithmetic, comparisons, and/or/not, x if c else y, indexing and the functions "
+                              + ", ".join(FUNCTIONS))
+
+    def subscript(node: ast.Subscript) -> Any:
+        sequence = walk(node.value)
+        index = (slice(*(None if part is None else walk(part) for part in (node.slice.lower, node.slice.upper,
+                                                                             node.slice.step)))
+                 if isinstance(node.slice, ast.Slice) else walk(node.slice))
+        if not isinstance(sequence, (list, str)):
+            raise ExpressionError(f"cannot index {sequence!r} in '{text}': only lists (in_shape) and strings can be")
+        try:
+            return sequence[index]
+        except (IndexError, TypeError, ValueError) as error:
+            raise ExpressionError(f"cannot evaluate '{text}': {error}") from None
+
+    def call(node: ast.Call) -> Any:
+        arguments = [walk(a) for a in node.args]
+        keywords = {k.arg: walk(k.value) for k in node.keywords}
+        if not all(isinstance(a, (int, float)) or (isinstance(a, list) and node.func.id in ("min", "max"))
+                   for a in [*arguments, *keywords.values()] if a is not None):
+            raise ExpressionError(f"{node.func.id} takes numbers in '{text}'. Received: "
+                                  + ", ".join(repr(a) for a in [*arguments, *keywords.values()]))
+        try:
+            return FUNCTIONS[node.func.id](*arguments, **keywords)
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as error:
+            raise ExpressionError(f"cannot evaluate '{text}': {error}") from None
 
     return walk(tree)
 
@@ -99,6 +155,26 @@ def substitute(value: Any, names: Mapping[str, Any]) -> Any:
     if not isinstance(value, str):
         return value
     tree = parse(value)
+    if tree is None and _EXPRESSION_MARKS.intersection(value):
+        raise ExpressionError(broken_expression(value))
     if tree is None or (is_bare_word(tree) and tree.id not in names):
         return value
     return evaluate(tree, names, value)
+
+
+_EXPRESSION_MARKS = frozenset("()[]{}*/+%<>=,")
+"""Characters no plain-word value ('same', 'nearest') has: a string with one that does not parse was meant
+as an expression."""
+
+
+def broken_expression(text: str) -> str:
+    """What is wrong with an expression that does not parse, and the usual cause: YAML's unquoted commas."""
+    try:
+        ast.parse(text.strip(), mode="eval")
+        problem = "it does not parse"
+    except SyntaxError as error:
+        problem = error.msg
+    if sum(text.count(c) for c in "([{") == sum(text.count(c) for c in ")]}"):
+        return f"'{text}' is not a complete expression ({problem})"
+    return (f"'{text}' is not a complete expression ({problem}); inside {{...}} or [...] YAML ends an "
+            "unquoted value at its first comma, so quote an expression with commas whole: 'max(1, c)'")

@@ -112,9 +112,17 @@ def infer(graph: Graph, node: Node) -> None:
     node.in_shapes = [graph[name].out_shape for name in node.inputs]
     for name in node.inputs:
         graph[name].consumers.append(node.name)
+    node.out_shape = output_shape(node, node.in_shapes)
     try:
-        node.out_shape = tuple(node.layer.out_shape(node.in_shapes))
         node.warnings = list(node.layer.warnings(node.in_shapes))
+    except ArgumentError as error:
+        raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
+
+
+def output_shape(node: Node, in_shapes: list[Shape]) -> Shape:
+    """The node's output shape for these inputs; a layer's complaint about them points at its argument."""
+    try:
+        return tuple(node.layer.out_shape(in_shapes))
     except ArgumentError as error:
         raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
 

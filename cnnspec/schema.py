@@ -13,14 +13,15 @@ COMMON = {
     "name": {"type": "string", "description": "Layer name; unnamed layers get conv1, pool2, ..."},
     "inputs": {"description": "Layer name(s) this layer reads; default: the previous layer.",
                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "repeat": {"description": "Repeat the layer or block n times (names get .0, .1, ...).",
-               "type": ["integer", "string"]},
+    "repeat": {"description": "Repeat the layer or block n times (names get .0, .1, ...); 0 skips it.",
+               "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
     "first": {"type": "object", "description": "Argument overrides for the first repetition."},
-    "when": {"description": "Condition (expression); when false the layer is skipped.",
-             "type": ["boolean", "string"]},
+    "when": {"description": "true, false or an expression giving one; when false the layer is skipped and its "
+                            "name stands for its first input.", "type": ["boolean", "string"]},
     "trainable": {"type": "boolean", "description": "false freezes the layer's parameters."},
 }
-EXPRESSION = {"type": "string", "description": "An expression over block arguments, e.g. 4 * width"}
+EXPRESSION = {"type": "string", "description": "An expression over arguments and in_channels/in_shape, e.g. "
+                                                 "4 * width, make_divisible(c * width_mult, 8)"}
 
 
 def annotation_schema(tp) -> dict[str, Any]:
@@ -50,7 +51,8 @@ def layer_schema(name: str, cls) -> dict[str, Any]:
 
 def spec_schema() -> dict[str, Any]:
     layers = [layer_schema(name, cls) for name, cls in sorted(LAYERS.items())]
-    block_call = {"type": "object", "required": ["type"], "description": "A block defined under blocks:",
+    block_call = {"type": "object", "required": ["type"],
+                  "description": "A block defined under blocks:, or an argument naming a layer type or block",
                   "properties": {"type": {"type": "string", "not": {"enum": sorted(LAYERS)}}, **COMMON}}
     short_form = {"type": "object", "minProperties": 1, "not": {"required": ["type"]},
                   "description": "A layer type or block as the one key, its arguments as the value"}

@@ -11,19 +11,25 @@ The keys below are not arguments; everything else is passed to the layer type or
 """
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import functools
 import gc
 import re
+import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from . import expr
 from .errors import Loc, SpecError
 from .layers import LAYERS
-from .layers.base import closest
+from .layers.base import closest, describe_type
+from .shape import Shape
 
 LAYER_KEYS = {"type", "name", "inputs", "repeat", "first", "when", "trainable"}
 TOP_KEYS = {"name", "description", "input", "include", "args", "blocks", "layers", "outputs", "expect",
@@ -37,6 +43,13 @@ MAX_EXPANDED_VALUES = 1_000_000
 MAX_LAYERS = 100_000
 """More layers than any network needs (the benchmark's generated spec has 10,000); a `repeat:` beyond
 it is refused before it is expanded, rather than running for minutes."""
+MAX_BLOCK_DEPTH = 1_000
+"""Block instances nested in each other; far more than any network (a 400-level chain of distinct blocks
+expands), few enough that expansion's Python frames fit once it raises the recursion limit."""
+SHAPE_NAMES = ("in_channels", "in_shape")
+RESERVED_NAMES = {"index": "the repetition number", "in_channels": "the channels of what a layer reads",
+                  "in_shape": "the shape of what a layer reads"}
+"""Names an expression sees that cnnspec binds itself; no argument may take them."""
 _STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
                "avgpool": "pool", "global": "pool", "adaptive": "pool", "batchnorm": "bn", "linear": "fc",
@@ -184,22 +197,58 @@ class Spec:
 class Block:
     name: str
     args: dict[str, Any]
+    arg_locs: dict[str, Loc]
     inputs: list[str]
     layers: Sequence
     output: str | None
     loc: Loc
 
 
+Reference = tuple[str, Loc, bool]
+"""An input as written: (name, where, already a global name)."""
+
+
+class Names(collections.abc.Mapping):
+    """What an expression in one layer entry sees: its scope's arguments (a block's over the top-level ones),
+    ``index`` when repeated, and ``in_channels``/``in_shape`` of what it reads, inferred only when read."""
+    __slots__ = ("values", "input_shape")
+
+    def __init__(self, values: dict[str, Any], input_shape: Callable[[str], Shape]):
+        self.values, self.input_shape = values, input_shape
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.values:
+            return self.values[key]
+        if key == "in_channels":
+            return self.input_shape(key)[0]
+        if key == "in_shape":
+            return list(self.input_shape(key))
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.values or key in SHAPE_NAMES
+
+    def __iter__(self):
+        yield from self.values
+        yield from SHAPE_NAMES
+
+    def __len__(self) -> int:
+        return len(self.values) + len(SHAPE_NAMES)
+
+
+class ForwardReference(expr.ExpressionError):
+    """in_channels or in_shape of a layer whose input is written after it."""
+
+
 class Scope:
     """Names visible while expanding one block instance (or the top level)."""
 
-    def __init__(self, prefix: str, values: dict[str, Any], inputs: dict[str, str], parent: Scope | None):
+    def __init__(self, prefix: str, values: dict[str, Any], inputs: dict[str, str]):
         self.prefix = prefix
         self.values = values
         self.names: dict[str, str] = dict(inputs)  # local name -> global node name
         self.counters: dict[str, int] = {}
-        self.pending: list[tuple[NodeSpec, list[tuple[str, Loc, bool]]]] = []  # inputs resolved at scope end
-        self.parent = parent
+        self.pending: list[str] = []  # its layers, whose inputs are resolved at scope end (forward references)
 
     def fresh_name(self, base: str) -> str:
         while True:
@@ -210,14 +259,18 @@ class Scope:
 
 
 class Expander:
-    def __init__(self, path: str, blocks: dict[str, Block], top_values: dict[str, Any]):
+    def __init__(self, path: str, blocks: dict[str, Block], top_values: dict[str, Any], input_shape: Shape):
         self.path = path
         self.blocks = blocks
         self.nodes: list[NodeSpec] = []
         self.by_name: dict[str, NodeSpec] = {}
         self.aliases: dict[str, str] = {}  # a skipped layer or a block instance -> the node it stands for
         self.instances: dict[str, str] = {}
-        self.top = Scope("", top_values, {"input": "input"}, None)
+        self.top_values = top_values
+        self.top = Scope("", top_values, {"input": "input"})
+        self.unresolved: dict[str, tuple[Scope, list[Reference]]] = {}  # node -> its inputs as written
+        self.shapes: dict[str, Shape] = {"input": input_shape}  # inferred on demand, for in_channels
+        self.block_path: list[str] = []  # the blocks being expanded, outermost first
 
     # names ---------------------------------------------------------------------------------
     def resolve(self, reference: str, scope: Scope | None, loc: Loc, layer: str | None, what: str = "input") -> str:
@@ -236,14 +289,80 @@ class Expander:
             name = self.aliases[name]
         return name
 
-    def resolve_input(self, reference: tuple[str, Loc, bool], scope: Scope, layer: str) -> str:
+    def resolve_input(self, reference: Reference, scope: Scope, layer: str) -> str:
         name, loc, is_global = reference
         return self.resolve(name, None if is_global else scope, loc, layer)
+
+    def is_defined(self, reference: Reference, scope: Scope) -> bool:
+        name, _, is_global = reference
+        return ((not is_global and name in scope.names) or name in self.by_name or name in self.aliases
+                or name == "input")
 
     def define(self, local: str, global_name: str, scope: Scope, loc: Loc) -> None:
         if local in scope.names or global_name in self.by_name or global_name in self.aliases:
             raise SpecError(f"the name '{local}' is used twice", loc, global_name)
         scope.names[local] = global_name
+
+    def stand_for(self, local: str, reference: Reference, scope: Scope, loc: Loc) -> str:
+        """Define ``local`` as another name of what ``reference`` is (a skipped or zero-times repeated layer)."""
+        global_name = scope.prefix + local
+        self.define(local, global_name, scope, loc)
+        self.aliases[global_name] = self.resolve_input(reference, scope, global_name)
+        return global_name
+
+    # shapes during expansion -----------------------------------------------------------------
+    def names(self, values: dict[str, Any], reference: Reference, scope: Scope) -> Names:
+        """The names of an entry that reads ``reference`` first."""
+        def input_shape(key: str) -> Shape:
+            if not self.is_defined(reference, scope):
+                raise ForwardReference(f"{key} needs the shape of '{reference[0]}', which is written after this "
+                                       f"layer; {key} can read only layers written before it")
+            return self.shape_of(self.resolve_input(reference, scope, None), key)
+        return Names(values, input_shape)
+
+    def shape_of(self, name: str, key: str) -> Shape:
+        """Output shape of an emitted layer, inferred from what it reads on demand and memoized; the graph
+        infers every shape again once the whole spec is expanded."""
+        from .graph import make_node, output_shape  # graph builds on this module; one node is all we need here
+        path, on_path = [name], {name}
+        while path:
+            current = path[-1]
+            if current in self.shapes:
+                path.pop()
+                continue
+            node_spec = self.by_name[current]
+            self.resolve_now(node_spec, key)
+            waiting = [i for i in node_spec.inputs if i not in self.shapes]
+            if waiting:
+                if waiting[0] in on_path:
+                    cycle = path[path.index(waiting[0]):] + [waiting[0]]
+                    raise SpecError(f"the layers form a cycle: {' -> '.join(cycle)}", node_spec.loc, current)
+                path.append(waiting[0])
+                on_path.add(waiting[0])
+                continue
+            node = make_node(node_spec)
+            self.shapes[current] = output_shape(node, [self.shapes[i] for i in node_spec.inputs])
+        return self.shapes[name]
+
+    def resolve_now(self, node: NodeSpec, key: str) -> None:
+        """Resolve a layer's inputs before its scope ends, as its shape is needed now."""
+        if node.name not in self.unresolved:
+            return
+        scope, references = self.unresolved.pop(node.name)
+        for reference in references:
+            if not self.is_defined(reference, scope):
+                raise ForwardReference(f"{key} needs the shape of '{node.name}', whose input '{reference[0]}' is "
+                                       f"written after it; {key} can read only layers written before it")
+        node.inputs = [self.resolve_input(reference, scope, node.name) for reference in references]
+
+    def resolve_pending(self, scope: Scope) -> None:
+        """Resolve the inputs of the scope's layers once all its names exist (forward references)."""
+        for name in scope.pending:
+            if name in self.unresolved:
+                _, references = self.unresolved.pop(name)
+                node = self.by_name[name]
+                node.inputs = [self.resolve_input(reference, scope, name) for reference in references]
+        scope.pending.clear()
 
     # expansion -----------------------------------------------------------------------------
     def expand_list(self, layers: Any, scope: Scope, previous: str) -> str:
@@ -261,17 +380,18 @@ class Expander:
         if not isinstance(entry, Mapping):
             raise SpecError(f"a layer must be a mapping with a 'type' or a layer type name, not {entry!r}", loc)
         type_name, arguments, argument_locs = self.split_entry(entry, scope)
-        count = self.value(entry, "repeat", scope, 1)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise SpecError(f"repeat must be a positive int. Received: repeat={count!r}", entry.locs["repeat"])
+        references = self.input_references(entry, previous, loc)
+        count = self.repeat_count(entry, self.names(scope.values, references[0], scope))
         if len(self.nodes) + count > MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers with repeat={count:,} here; "
                             "refusing to expand it", entry.locs["repeat"])
         first = entry.get("first")
         if first is not None and not isinstance(first, Mapping):
             raise SpecError("first must be a mapping of argument overrides", entry.locs["first"])
-        if first is not None and count == 1 and "repeat" not in entry:
+        if first is not None and "repeat" not in entry:
             raise SpecError("first only makes sense with repeat", entry.locs["first"])
+        if first is not None:
+            check_not_split(first, first.locs, None)
         base_name = entry.get("name")
         if base_name is not None and (not isinstance(base_name, str) or not re.fullmatch(r"[A-Za-z_][\w.\-]*",
                                                                                          base_name)):
@@ -279,6 +399,8 @@ class Expander:
                             entry.locs["name"])
         if base_name is None:
             base_name = scope.fresh_name(self.short_name(type_name))
+        if count == 0:
+            return self.stand_for(base_name, references[0], scope, loc)
         output = previous
         for index in range(count):
             args, locs = dict(arguments), dict(argument_locs)
@@ -286,17 +408,17 @@ class Expander:
                 for key, value in first.items():
                     args[key], locs[key] = value, first.locs[key]
             values = {**scope.values, "index": index} if count > 1 else scope.values
-            args = {k: self.substitute(v, values, locs.get(k, loc), base_name) for k, v in args.items()}
             local = f"{base_name}.{index}" if count > 1 else base_name
             # the first repetition reads `inputs:` (or the previous layer); later ones chain
-            inputs = self.input_references(entry, output, loc) if index == 0 else [(output, loc, True)]
-            output = self.emit(type_name, local, args, locs, inputs, entry, loc, scope, values)
+            inputs = references if index == 0 else [(output, loc, True)]
+            output = self.emit(type_name, local, args, locs, inputs, entry, loc, scope,
+                               self.names(values, inputs[0], scope))
         if count > 1:
             self.define(base_name, scope.prefix + base_name, scope, loc)
             self.aliases[scope.prefix + base_name] = output
         return output
 
-    def input_references(self, entry: Mapping, previous: str, loc: Loc) -> list[tuple[str, Loc, bool]]:
+    def input_references(self, entry: Mapping, previous: str, loc: Loc) -> list[Reference]:
         """(reference, where written, already a global name) for each input of the entry."""
         if "inputs" not in entry:
             return [(previous, loc, True)]
@@ -307,18 +429,18 @@ class Expander:
             return [(r, r_loc, False) for r, r_loc in zip(raw, raw.locs)]
         raise SpecError(f"inputs must be a layer name or a list of names. Received: inputs={raw!r}", loc)
 
-    def emit(self, type_name, local, args, locs, inputs, entry, loc, scope, values) -> str:
-        """One layer or one block instance; returns the global name of what it outputs."""
+    def emit(self, type_name, local, args, locs, inputs, entry, loc, scope, names: Names) -> str:
+        """One layer or one block instance; returns the global name of what it outputs. Skipped by `when:`,
+        it stands for its first input."""
         global_name = scope.prefix + local
-        when = self.value(entry, "when", scope, True, values)
-        if not when:
-            if len(inputs) != 1:
-                raise SpecError("a layer skipped by 'when' must have exactly one input", loc, global_name)
-            self.define(local, global_name, scope, loc)
-            self.aliases[global_name] = self.resolve_input(inputs[0], scope, global_name)
-            return global_name
+        if "when" in entry and not self.condition(entry, names, global_name):
+            return self.stand_for(local, inputs[0], scope, loc)
+        written, args = args, {k: self.substitute(v, names, locs.get(k, loc), global_name) for k, v in args.items()}
         if type_name in self.blocks:
             return self.emit_block(self.blocks[type_name], local, args, locs, inputs, loc, scope)
+        for key, value in args.items():
+            if isinstance(value, str) and value is written[key] and value.isidentifier():
+                self.check_word(type_name, key, value, names, locs.get(key, loc), global_name)
         trainable = entry.get("trainable", True)
         if not isinstance(trainable, bool):
             raise SpecError(f"trainable must be true or false. Received: trainable={trainable!r}",
@@ -330,7 +452,8 @@ class Expander:
         self.define(local, global_name, scope, loc)
         self.nodes.append(node)
         self.by_name[global_name] = node
-        scope.pending.append((node, inputs))
+        self.unresolved[global_name] = (scope, inputs)
+        scope.pending.append(global_name)
         return global_name
 
     def emit_block(self, block: Block, local: str, args, locs, inputs, loc, scope) -> str:
@@ -340,19 +463,25 @@ class Expander:
                 raise SpecError(f"block '{block.name}' has no argument '{key}'{closest(key, block.args)}; "
                                 f"its arguments are: {', '.join(block.args) or 'none'}", locs.get(key, loc),
                                 global_name)
-        values = {**block.args, **args}
-        missing = [k for k, v in values.items() if v == REQUIRED]
-        if missing:
-            raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", loc, global_name)
         if len(inputs) != len(block.inputs):
             raise SpecError(f"block '{block.name}' takes {len(block.inputs)} input(s) "
                             f"({', '.join(block.inputs)}), given {len(inputs)}", loc, global_name)
+        if block.name in self.block_path:
+            cycle = self.block_path[self.block_path.index(block.name):] + [block.name]
+            through = f" through {', '.join(repr(b) for b in cycle[1:-1])}" if len(cycle) > 2 else ""
+            raise SpecError(f"block '{block.name}' uses itself{through}: {' -> '.join(cycle)}", loc, global_name)
+        if len(self.block_path) == MAX_BLOCK_DEPTH:
+            raise SpecError(f"blocks nest more than {MAX_BLOCK_DEPTH:,} deep here ({self.block_path[0]} -> ... -> "
+                            f"{self.block_path[-1]} -> {block.name}); refusing to expand them", loc)
         resolved = {formal: self.resolve_input(reference, scope, global_name)
                     for formal, reference in zip(block.inputs, inputs)}
+        values = self.block_values(block, args, (resolved[block.inputs[0]], loc, True), scope, global_name)
         self.define(local, global_name, scope, loc)
         self.instances[global_name] = block.name
-        inner = Scope(global_name + ".", values, resolved, scope)
+        inner = Scope(global_name + ".", values, resolved)
+        self.block_path.append(block.name)
         last = self.expand_list(block.layers, inner, resolved[block.inputs[0]])
+        self.block_path.pop()
         self.resolve_pending(inner)
         output = inner.names.get(block.output, block.output) if block.output else last
         if block.output and block.output not in inner.names:
@@ -361,17 +490,30 @@ class Expander:
         self.aliases[global_name] = output
         return global_name
 
-    def resolve_pending(self, scope: Scope) -> None:
-        """Resolve the inputs of the scope's layers once all its names exist (forward references)."""
-        for node, references in scope.pending:
-            node.inputs = [self.resolve_input(reference, scope, node.name) for reference in references]
-        scope.pending.clear()
+    def block_values(self, block: Block, given: dict, first_input: Reference, scope: Scope, layer: str) -> dict:
+        """The instance's arguments: the top-level ones, shadowed by the caller's values, then each default in
+        order, which may be an expression over those, the defaults before it and in_channels/in_shape."""
+        values = {k: v for k, v in self.top_values.items() if k not in block.args} | given
+        names = self.names(values, first_input, scope)
+        for key, default in block.args.items():
+            if key in given:
+                continue
+            if default == REQUIRED:
+                raise SpecError(f"block '{block.name}' needs argument '{key}'", first_input[1], layer)
+            later = sorted(expr.names_read(default) & {k for k in block.args if k not in values and k != key}) \
+                if isinstance(default, str) else []
+            if later:
+                raise SpecError(f"the default of '{key}' reads '{later[0]}', an argument after it that the caller "
+                                "did not give; a default reads only the arguments before it", block.arg_locs[key],
+                                layer)
+            values[key] = self.substitute(default, names, block.arg_locs[key], layer)
+        return values
 
     # pieces of an entry ----------------------------------------------------------------------
     def split_entry(self, entry: Mapping, scope: Scope) -> tuple[str, dict, dict]:
         """(type or block name, its arguments, their locations) from either layer form."""
         if "type" in entry:
-            type_name = entry["type"]
+            written = entry["type"]
             arguments = {k: v for k, v in entry.items() if k not in LAYER_KEYS}
             locs = {k: entry.locs[k] for k in arguments}
             type_loc = entry.locs["type"]
@@ -380,30 +522,82 @@ class Expander:
             if len(candidates) != 1:
                 raise SpecError("a layer needs 'type:', or a layer type as its one key "
                                 f"(found keys: {', '.join(entry) or 'none'})", entry.loc)
-            type_name = candidates[0]
+            written = candidates[0]
             type_loc = entry.loc
-            body = entry[type_name]
+            body = entry[written]
             if body is None:
                 arguments, locs = {}, {}
             elif isinstance(body, Mapping):
                 arguments, locs = dict(body), dict(body.locs)
             else:
-                raise SpecError(f"the arguments of {type_name} must be a mapping. Received: {body!r}",
-                                entry.locs[type_name])
-        if not isinstance(type_name, str):
-            raise SpecError(f"type must be a layer type name. Received: type={type_name!r}", type_loc)
-        if type_name not in LAYERS and type_name not in self.blocks:
-            known = list(LAYERS) + list(self.blocks)
-            raise SpecError(f"unknown layer type '{type_name}'{closest(type_name, known)}", type_loc,
-                            entry.get("name") if isinstance(entry.get("name"), str) else None)
-        return type_name, arguments, locs
+                raise SpecError(f"the arguments of {written} must be a mapping. Received: {body!r}",
+                                entry.locs[written])
+        layer = entry.get("name") if isinstance(entry.get("name"), str) else None
+        check_not_split(arguments, locs, layer)
+        return self.layer_type(written, type_loc, scope, layer), arguments, locs
 
-    def value(self, entry: Mapping, key: str, scope: Scope, default: Any, values: dict | None = None) -> Any:
-        if key not in entry:
-            return default
-        return self.substitute(entry[key], scope.values if values is None else values, entry.locs[key], None)
+    def layer_type(self, written: Any, loc: Loc, scope: Scope, layer: str | None) -> str:
+        """The layer type or block that ``type:`` names, directly or through an argument (``type: act``)."""
+        if not isinstance(written, str):
+            raise SpecError(f"type must be a layer type name. Received: type={written!r}", loc, layer)
+        if written in LAYERS or written in self.blocks:
+            return written
+        if written in scope.values:
+            value = scope.values[written]
+            if isinstance(value, str) and (value in LAYERS or value in self.blocks):
+                return value
+            hint = type_hint(value, [*LAYERS, *self.blocks]) if isinstance(value, str) else ""
+            raise SpecError(f"type: {written} is the argument {written}={value!r}, which is not a layer type "
+                            f"or block{hint}", loc, layer)
+        arguments = [k for k, v in scope.values.items() if isinstance(v, str) and (v in LAYERS or v in self.blocks)]
+        nor = ", and no block or argument of that name" if self.blocks or arguments else ""
+        hint = type_hint(written, [*LAYERS, *self.blocks, *arguments])
+        if arguments and not hint:
+            hint = f"; the arguments here that name a type: {', '.join(arguments)}"
+        raise SpecError(f"cnnspec has no layer type '{written}'{nor}{hint}", loc, layer)
 
-    def substitute(self, value: Any, values: dict, loc: Loc, layer: str | None) -> Any:
+    def check_word(self, type_name: str, key: str, word: str, names: Names, loc: Loc, layer: str) -> None:
+        """A bare word where the layer takes no string ('same', 'nearest') is a misspelt or missing name."""
+        fields = LAYERS[type_name].arguments()
+        if key in fields and word not in names and not _takes_words(fields[key][1]):
+            raise SpecError(f"{key} must be {describe_type(fields[key][1])}, or a name in scope. Received: "
+                            f"{key}={word!r}{closest(word, names)}; names in scope: {', '.join(sorted(names))}",
+                            loc, layer)
+
+    def repeat_count(self, entry: Mapping, names: Names) -> int:
+        if "repeat" not in entry:
+            return 1
+        count = self.strictly(entry["repeat"], names, entry.locs["repeat"], None)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise SpecError(f"repeat must be an int, 0 or more. Received: repeat={_received(entry['repeat'], count)}",
+                            entry.locs["repeat"])
+        return count
+
+    def condition(self, entry: Mapping, names: Names, layer: str) -> bool:
+        """The value of ``when:``, which must be a boolean: a string or a number would silently keep the layer."""
+        raw, loc = entry["when"], entry.locs["when"]
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
+            raise SpecError(f"when must be true or false, or an expression that gives one. Received: when={raw!r}, "
+                            f"a string because of its quotes: write when: {raw.strip().lower()}", loc, layer)
+        value = self.strictly(raw, names, loc, layer)
+        if not isinstance(value, bool):
+            raise SpecError("when must be true or false, or an expression that gives one (a comparison, and, or, "
+                            f"not). Received: when={_received(raw, value)}", loc, layer)
+        return value
+
+    def strictly(self, raw: Any, names: Names, loc: Loc, layer: str | None) -> Any:
+        """Evaluate a value that must be an expression: a bare word is an unknown name, not a string."""
+        if not isinstance(raw, str):
+            return raw
+        tree = expr.parse(raw)
+        if tree is None:
+            return self.substitute(raw, names, loc, layer)  # plain text or a broken expression, said so
+        try:
+            return expr.evaluate(tree, names, raw)
+        except expr.ExpressionError as error:
+            raise SpecError(str(error), loc, layer) from None
+
+    def substitute(self, value: Any, values: collections.abc.Mapping, loc: Loc, layer: str | None) -> Any:
         try:
             return expr.substitute(value, values)
         except expr.ExpressionError as error:
@@ -414,6 +608,127 @@ class Expander:
             return type_name
         prefixes = [prefix for prefix in SHORT_NAMES if type_name.startswith(prefix)]
         return SHORT_NAMES[max(prefixes, key=len)] if prefixes else type_name
+
+
+def _takes_words(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_takes_words(a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return any(isinstance(a, str) for a in typing.get_args(annotation))
+    return annotation is str
+
+
+def _received(raw: Any, value: Any) -> str:
+    return f"{raw!r}" if raw is value or raw == value else f"{raw!r}, which is {value!r}"
+
+
+def check_not_split(arguments: dict, locs: dict, layer: str | None) -> None:
+    """Refuse an expression that YAML split at its commas: ``{a: max(1, c)}`` reads as ``{a: 'max(1', 'c)': null}``."""
+    keys = list(arguments)
+    for i, key in enumerate(keys):
+        parts = [arguments[key]]
+        if not isinstance(parts[0], str) or _open_brackets(parts[0]) <= 0:
+            continue
+        for follower in keys[i + 1:]:
+            if arguments[follower] is not None:
+                break
+            parts.append(follower)
+            if _open_brackets(", ".join(parts)) <= 0:
+                text = ", ".join(parts)
+                raise SpecError(f"YAML split the expression '{text}' at its comma{'s' if len(parts) > 2 else ''} "
+                                f"(inside {{...}} an unquoted comma ends a value); quote it: {key}: '{text}'",
+                                locs.get(key), layer)
+
+
+def _open_brackets(text: str) -> int:
+    return sum(text.count(c) for c in "([") - sum(text.count(c) for c in ")]")
+
+
+TYPE_HINTS = {  # other frameworks' words for what cnnspec has under another name; shown when registered
+    "transpose": ("for axis order see {}", ("permute",)),
+    "view": ("for a new shape see {}", ("reshape", "flatten")),
+    "squeeze": ("for a new shape see {}", ("reshape", "flatten")),
+    "unsqueeze": ("for a new shape see {}", ("reshape",)),
+    "droppath": ("for per-sample drop (drop path) see {}", ("stochastic_depth",)),
+    "bn": ("for batch normalization see {}", ("batchnorm2d", "batchnorm1d")),
+    "ln": ("for layer normalization see {}", ("layer_norm", "layer_norm2d")),
+    "gn": ("for group normalization see {}", ("group_norm",)),
+    "deconv": ("for a transposed convolution see {}", ("conv_transpose2d",)),
+    "deconv2d": ("for a transposed convolution see {}", ("conv_transpose2d",)),
+    "depthwiseconv": ("a depthwise conv is {} with groups: in_channels", ("conv2d",)),
+    "depthwiseconv2d": ("a depthwise conv is {} with groups: in_channels", ("conv2d",)),
+    "dwconv": ("a depthwise conv is {} with groups: in_channels", ("conv2d",)),
+    "separableconv2d": ("a separable conv is {} with groups: in_channels, then a 1x1 conv2d", ("conv2d",)),
+    "interpolate": ("for resizing see {}", ("upsample",)),
+    "upsampling": ("for resizing see {}", ("upsample",)),
+    "resize": ("for resizing see {}", ("upsample", "adaptive_avg_pool2d")),
+    "concatenate": ("to join inputs along channels see {}", ("concat",)),
+    "sum": ("to add inputs see {}", ("add",)),
+    "residual": ("a residual connection is {} with inputs: [a, b]", ("add",)),
+    "split": ("for a channel split see {}", ("slice",)),
+    "chunk": ("for a channel split see {}", ("slice",)),
+    "shuffle": ("see {}", ("channel_shuffle", "pixel_shuffle")),
+    "hswish": ("see {}", ("hardswish",)),
+    "hsigmoid": ("see {}", ("hardsigmoid",)),
+    "se": ("write squeeze-excitation as a block of {}", ("global_avg_pool", "conv2d", "sigmoid", "multiply")),
+    "squeezeexcitation": ("write squeeze-excitation as a block of {}",
+                          ("global_avg_pool", "conv2d", "sigmoid", "multiply")),
+    "pad": ("for padding see {}", ("zero_pad",)),
+    "zeropad2d": ("for padding see {}", ("zero_pad",)),
+    "pool": ("for pooling see {}", ("maxpool2d", "avgpool2d", "global_avg_pool")),
+    "gap": ("for global average pooling see {}", ("global_avg_pool",)),
+}
+
+
+def type_hint(name: str, candidates: list[str]) -> str:
+    """'; for axis order see 'permute'' for another framework's word, ' (did you mean X?)' for a typing slip,
+    else nothing: no suggestion is better than a wrong one."""
+    template, targets = TYPE_HINTS.get(_normal(name), ("", ()))
+    targets = [t for t in targets if t in LAYERS]
+    if targets:
+        quoted = [f"'{t}'" for t in targets]
+        return "; " + template.format(", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0])
+    match = typing_slip(name, candidates)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+def typing_slip(name: str, candidates: list[str]) -> str | None:
+    """The candidate ``name`` is a typo of: the same but for case and underscores, else one edit away (two for
+    names of 8 letters or more, only a swap for 4 or fewer) with the same first letter and length within one.
+    A different word that shares a part (transpose, conv_transpose; drop_path, dropout; elu, relu) is not one."""
+    word = _normal(name)
+    best, best_distance = None, None
+    for candidate in candidates:
+        other = _normal(candidate)
+        if other == word:
+            return candidate
+        if not word or other[:1] != word[:1] or abs(len(other) - len(word)) > 1:
+            continue
+        distance = _edit_distance(word, other)
+        allowed = 2 if len(word) >= 8 else 1
+        if len(word) <= 4 and sorted(word) != sorted(other):
+            continue
+        if distance <= allowed and (best_distance is None or distance < best_distance):
+            best, best_distance = candidate, distance
+    return best
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours."""
+    previous2, previous = [], list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
 
 
 def _as_mapping(values: dict, loc: Loc) -> Mapping:
@@ -473,18 +788,30 @@ def read_block(name: str, body: Any, loc: Loc) -> Block:
         if key not in BLOCK_KEYS:
             raise SpecError(f"block '{name}' has an unknown key '{key}'{closest(key, BLOCK_KEYS)}",
                             body.key_locs[key])
-    args = body.get("args", {})
+    args = body.get("args") or _as_mapping({}, loc)
     if isinstance(args, list) and all(isinstance(a, str) for a in args):  # [width, stride]: all required
+        arg_locs = dict(zip(args, args.locs))
         args = dict.fromkeys(args, REQUIRED)
-    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+    elif isinstance(args, Mapping) and all(isinstance(k, str) for k in args):
+        arg_locs = args.locs
+        check_not_split(args, args.locs, None)
+    else:
         raise SpecError(f"the args of block '{name}' must map names to defaults ('required' for none)",
                         body.locs.get("args", loc))
+    check_argument_names(args, getattr(body.get("args"), "key_locs", arg_locs))  # list form: where each name is
     inputs = body.get("inputs", ["input"])
     inputs = [inputs] if isinstance(inputs, str) else inputs
     if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
         raise SpecError(f"the inputs of block '{name}' must be a list of names", body.locs.get("inputs", loc))
     output = body.get("output")
-    return Block(name, dict(args), list(inputs), body["layers"], output, loc)
+    return Block(name, dict(args), dict(arg_locs), list(inputs), body["layers"], output, loc)
+
+
+def check_argument_names(args: dict, locs: dict[str, Loc]) -> None:
+    for key in args:
+        if key in RESERVED_NAMES:
+            raise SpecError(f"'{key}' is {RESERVED_NAMES[key]}, a name cnnspec defines in every expression; "
+                            "call the argument something else", locs[key])
 
 
 def resolve_include(item: Any, path: str, loc: Loc) -> Path:
@@ -546,20 +873,34 @@ def parse_spec(text: str, path: str = "<spec>", input_shape: tuple[int, ...] | N
     top_values = data.get("args", {})
     if not isinstance(top_values, dict):
         raise SpecError("args must be a mapping of names to values", data.locs["args"])
+    check_argument_names(top_values, getattr(top_values, "key_locs", {}))
     for key in overrides or {}:
         if key not in top_values:
             raise SpecError(f"the spec has no argument '{key}'{closest(key, top_values)}", data.locs.get("args"))
     top_values = {**top_values, **(overrides or {})}
     shape = input_shape or parse_input_shape(data["input"], data.locs["input"])
     blocks = read_blocks(data, path, {str(Path(path).resolve())})
-    expander = Expander(path, blocks, dict(top_values))
-    last = expander.expand_list(data["layers"], expander.top, "input")
+    expander = Expander(path, blocks, dict(top_values), shape)
+    with frames_for_nesting():
+        last = expander.expand_list(data["layers"], expander.top, "input")
     expander.resolve_pending(expander.top)
     outputs, output_locs = read_outputs(data, expander, last)
     name = data.get("name", Path(path).stem)
     return Spec(str(name), path, shape, expander.nodes, outputs, data.locs["input"], output_locs,
                 description=str(data.get("description", "")), expect=data.get("expect"), train=data.get("train"),
                 init=read_init(data), blocks=expander.instances)
+
+
+@contextlib.contextmanager
+def frames_for_nesting():
+    """Room on Python's stack for blocks nested MAX_BLOCK_DEPTH deep: expansion recurses a few frames per level,
+    which Python 3.11 keeps off the C stack."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 8 * MAX_BLOCK_DEPTH)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def read_init(data: Mapping) -> str | None:

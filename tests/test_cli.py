@@ -60,7 +60,7 @@ def test_validate_reports_each_file(tmp_path):
     result = runner.invoke(app, ["validate", "vgg16", str(bad)])
     assert result.exit_code == 2
     assert "ok " in result.stdout
-    assert f"{bad}:2:17: unknown layer type 'relux' (did you mean 'relu'?)" in result.stderr
+    assert f"{bad}:2:17: cnnspec has no layer type 'relux' (did you mean 'relu'?)" in result.stderr
 
 
 def test_list_names_builtin_specs():

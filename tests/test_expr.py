@@ -25,3 +25,61 @@ def test_plain_words_stay_strings(text):
 def test_refused(text, message):
     with pytest.raises(ExpressionError, match=message):
         substitute(text, {"width": 64})
+
+
+@pytest.mark.parametrize("text, value", [
+    ("int(7.9)", 7), ("int(-7.9)", -7), ("round(2.5)", 2), ("round(3.5)", 4), ("round(2.675, 2)", 2.67),
+    ("floor(-1.5)", -2), ("ceil(1 * 1.1)", 2), ("ceil(3 * 1.4)", 5), ("in_shape[1:]", [56, 56]), ("in_shape[0]", 64),
+    ("in_shape[-1] // 2", 28),
+])
+def test_functions_and_indexing(text, value):
+    assert substitute(text, {"in_shape": [64, 56, 56]}) == value
+
+
+@pytest.mark.parametrize("width_mult, stem", [(1.0, 32), (1.2, 40), (1.4, 48), (1.8, 56), (2.0, 64)])
+def test_make_divisible_gives_efficientnets_stems(width_mult, stem):
+    """EfficientNet-B0, B3, B4, B6, B7 stems (torchvision's efficientnet_b*: features[0] is 32, 40, 48, 56, 64
+    channels), each _make_divisible(32 * width_mult, 8)."""
+    assert substitute("make_divisible(32 * w, 8)", {"w": width_mult}) == stem
+
+
+@pytest.mark.parametrize("text, value", [
+    ("make_divisible(18, 8)", 24),  # rounds to 16, more than 10% below 18: one divisor more
+    ("make_divisible(12, 8)", 16), ("make_divisible(3, 8)", 8), ("make_divisible(3, 8, min_value=1)", 9),
+    ("make_divisible(3, 8, 2)", 10),  # min_value 1 or 2 is more than 10% below 3: plus one divisor, as torchvision ("make_divisible(960 // 4, 8)", 240), ("make_divisible(1280 * 0.5, 8)", 640),
+])
+def test_make_divisible_follows_torchvision(text, value):
+    assert substitute(text, {}) == value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("make_divisible(18)", "cannot evaluate"), ("make_divisible(18, 0)", "cannot evaluate"),
+    ("ceil('a')", "ceil takes numbers"), ("floor(1, 2)", "cannot evaluate"), ("int(x=1)", "not allowed"),
+    ("in_shape[3]", "index out of range"), ("width[0]", "cannot index 64"), ("max()", "cannot evaluate"),
+])
+def test_function_misuse_is_an_expression_error(text, message):
+    with pytest.raises(ExpressionError, match=message):
+        substitute(text, {"width": 64, "in_shape": [64, 56, 56]})
+
+
+def test_unknown_name_suggests_the_close_one():
+    with pytest.raises(ExpressionError, match=r"unknown name 'use_bnn' in 'use_bnn and 1' \(did you mean 'use_bn'\?\); "
+                                              r"names in scope: use_bn, width"):
+        substitute("use_bnn and 1", {"use_bn": True, "width": 3})
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("max(1", "'(' was never closed"), ("c)", "unmatched ')'"), ("[1, 2", "'[' was never closed"),
+])
+def test_broken_expression_says_to_quote_it(text, problem):
+    with pytest.raises(ExpressionError) as caught:
+        substitute(text, {"c": 1})
+    assert str(caught.value) == (f"'{text}' is not a complete expression ({problem}); inside {{...}} or [...] YAML "
+                                 "ends an unquoted value at its first comma, so quote an expression with commas "
+                                 "whole: 'max(1, c)'")
+
+
+def test_a_broken_expression_with_balanced_brackets_is_not_blamed_on_commas():
+    with pytest.raises(ExpressionError) as caught:
+        substitute("2 * (c +)", {"c": 1})
+    assert str(caught.value) == "'2 * (c +)' is not a complete expression (invalid syntax)"

@@ -50,3 +50,22 @@ def test_every_layer_type_and_alias_is_in_the_schema():
     named = {option["properties"]["type"]["const"] for option in spec_schema()["$defs"]["layer"]["anyOf"]
              if "properties" in option and "const" in option["properties"]["type"]}
     assert named == set(LAYERS)
+
+
+def test_the_languages_newer_forms_validate(validator):
+    spec = yaml.safe_load("""
+input: [16, 28, 28]
+args: {width_mult: 1.0, act: hardswish}
+blocks:
+  unit:
+    args: {out: required, stride: 1, hidden: 'make_divisible(in_channels * 6, 8)', residual: stride == 1}
+    layers:
+      - {type: conv2d, out_channels: hidden, groups: in_channels, kernel_size: 3, padding: 1}
+      - {type: act, name: a}
+      - {type: add, inputs: [a, input], when: residual and in_channels == out}
+layers:
+  - {type: unit, out: 16, repeat: 0}
+  - {type: unit, out: "make_divisible(24 * width_mult, 8)", repeat: ceil(2 * 1.2)}
+""")
+    validator.validate(spec)
+    assert not validator.is_valid({**spec, "layers": [{"type": "unit", "out": 16, "repeat": -1}]})
