@@ -89,6 +89,7 @@ class Analysis:
     peak_at: str  # the layer running at that moment
     training: TrainingMemory
     convention: str = CONVENTION
+    blocks: dict[str, str] = field(default_factory=dict)  # block instance ('layer1.0') -> its type ('bottleneck')
 
     @property
     def bytes_per_value(self) -> int:
@@ -148,7 +149,7 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
                               optimizer_state=OPTIMIZER_STATES[optimizer] * totals.trainable * size,
                               activations=batch * totals.memory * size)
     return Analysis(graph.name, graph.path, graph.input_shape, graph.outputs, dtype, rows, totals, peak, peak_at,
-                    training)
+                    training, blocks=dict(graph.spec.blocks))
 
 
 def make_row(graph: Graph, node, field_: ReceptiveField | None) -> Row:

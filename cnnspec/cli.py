@@ -84,15 +84,6 @@ def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] |
     return load(spec, parse_shape(input_shape), parse_overrides(overrides))
 
 
-def console():
-    """A rich console that never truncates a figure to fit 80 columns when output is piped or captured."""
-    from rich.console import Console
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out.width = 250
-    return out
-
-
 def echo(text: str) -> None:
     """Print ``text`` as one line or block; characters the output's encoding lacks become '?'."""
     text = text if text.endswith("\n") else text + "\n"
@@ -104,6 +95,21 @@ def echo(text: str) -> None:
         sys.stdout.flush()
 
 
+ColumnsOption = typer.Option(None, "--columns", help="Comma-separated, e.g. name,output,params,macs (also type, "
+                             "trainable, weights, buffers, flops, memory, bytes, rf).")
+RowDepthOption = typer.Option(None, "--depth", min=0, help="Collapse blocks nested deeper than this into one row "
+                              "each, with their figures summed (0: one row per top-level block).")
+
+
+def chosen_columns(columns: str | None, default: list[str]) -> list[str]:
+    from . import render
+    chosen = [c.strip() for c in columns.split(",")] if columns else default
+    unknown = [c for c in chosen if c not in render.COLUMNS]
+    if unknown:
+        raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(render.COLUMNS)}")
+    return chosen
+
+
 @app.command()
 def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table, "--format", "-f"),
             input: Optional[str] = InputOption, batch: int = typer.Option(1, min=1, help="Batch size for the "
@@ -113,25 +119,33 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
             ops: Ops = typer.Option(Ops.both, help="Operation counts to show: macs (multiply-accumulates of conv "
                                     "and linear, as torchvision and fvcore), flops (2 x MACs + elementwise work), "
                                     "or both."),
+            columns: Optional[str] = ColumnsOption, depth: Optional[int] = RowDepthOption,
             set: Optional[List[str]] = SetOption):
-    """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals."""
+    """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals.
+
+    On a terminal the table fits its width (figures rounded, columns hidden, with a note); piped, or
+    with --format, every figure is exact."""
     from . import render
     from .analysis import analyze as run
+    from .collapse import collapse
 
     result = run(load_graph(spec, input, set), dtype.value, batch, optimizer.value)
-    columns = [c for c in render.DEFAULT_COLUMNS if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]]
+    chosen = chosen_columns(columns, [c for c in render.DEFAULT_COLUMNS
+                                      if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]])
+    rows = collapse(result, depth)
     if format is Format.json:
-        echo(render.to_json(result))
+        echo(render.to_json(rows))
     elif format is Format.csv:
-        echo(render.to_csv(result, columns))
+        echo(render.to_csv(rows, chosen))
     elif format is Format.md:
-        echo(render.to_markdown(result, columns) + "\n"
+        echo(render.to_markdown(rows, chosen) + "\n"
              + "\n".join(f"- {line}" for line in render.summary_lines(result)))
     else:
         options = render.text_options(sys.stdout)
-        summary = [render.paint(line, "yellow" if line.startswith("warning") else None, options["color"])
+        summary = [render.paint(render.wrapped(line, options["width"], "  "),
+                                "yellow" if line.startswith("warning") else None, options["color"])
                    for line in render.summary_lines(result)]
-        echo(render.to_text(result, columns, **options) + "\n".join(summary))
+        echo(render.to_text(rows, chosen, **options) + "\n".join(summary))
 
 
 @app.command()
@@ -255,15 +269,22 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
 
 
 @app.command()
-def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names.")):
-    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer."""
+def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names."),
+           details: bool = typer.Option(False, "--details", help="The table of every layer, not only the "
+                                        "disagreeing ones.")):
+    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer.
+
+    One verdict line per model, then the layers that disagree (every layer with --details)."""
+    from . import render
     checker = import_torch_module("verify", "verify")
-    out = console()
+    options = render.text_options(sys.stdout)
     failed = False
     for spec in specs:
         result = checker.verify(load_graph(spec))
-        out.print(checker.to_rich(result))
-        out.print(checker.summary(result), markup=False)
+        verdict = render.wrapped(checker.summary(result), options["width"], "  ")
+        echo(render.paint(verdict, "green" if result.ok else "red", options["color"]))
+        if details or not result.ok:
+            echo(checker.details_text(result, not details, **options))
         for failure in result.failures():
             failed = True
             sys.stderr.write(f"{result.name}: disagreement at {failure}\n")
@@ -282,8 +303,7 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
                                                "or directories with managed tables."),
           format: Format = typer.Option(Format.md, "--format", "-f", help="md, csv, table (boxed text) or json "
                                         "(the chosen columns; the whole analysis without --columns)."),
-          columns: Optional[str] = typer.Option(None, help="Comma-separated, e.g. name,output,params,macs "
-                                   "(also type, trainable, weights, buffers, flops, memory, bytes, rf)."),
+          columns: Optional[str] = ColumnsOption, depth: Optional[int] = RowDepthOption,
           input: Optional[str] = InputOption, dtype: DType = typer.Option(DType.fp32),
           update: bool = typer.Option(False, "--update", help="Rewrite every managed table in place.")):
     """Print the architecture table for docs, or keep managed tables in Markdown files current."""
@@ -297,12 +317,10 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
         return
     if len(targets) != 1:
         raise SpecError("table takes one spec (or --update with files)")
-    chosen = columns.split(",") if columns else render.DEFAULT_COLUMNS
-    unknown = [c for c in chosen if c not in render.COLUMNS]
-    if unknown:
-        raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(render.COLUMNS)}")
+    chosen = chosen_columns(columns, render.DEFAULT_COLUMNS)
     from .analysis import analyze as run
-    result = run(load_graph(targets[0], input), dtype.value)
+    from .collapse import collapse
+    result = collapse(run(load_graph(targets[0], input), dtype.value), depth)
     if format is Format.json:
         echo(render.columns_json(result, chosen) if columns else render.to_json(result))
     elif format is Format.csv:
@@ -356,18 +374,24 @@ def compare(specs: List[str] = typer.Argument(..., help="Two or more specs; or o
     lines = comparing.totals(columns) if by is By.total else comparing.aligned(columns, by.value, field.value)
     labels = [c.label for c in columns]
     scaling = comparing.scaling(columns) if comparing.is_sweep(columns) else {}
+    note = None if by is By.total else comparing.unshared(columns, by.value)
     if format is Format.json:
-        echo(render.comparison_json(labels, lines, {"scaling": scaling} if scaling else None))
+        extra = {**({"scaling": scaling} if scaling else {}), **({"note": note} if note else {})}
+        echo(render.comparison_json(labels, lines, extra))
     elif format is Format.csv:
         echo(render.comparison_csv(labels, lines))
+        if note:
+            sys.stderr.write(f"note: {note}\n")
     elif format is Format.md:
-        echo(render.comparison_markdown(labels, lines) + "".join(f"\n- {k}: {v}" for k, v in scaling.items()))
+        echo(render.comparison_markdown(labels, lines) + "".join(f"\n- {k}: {v}" for k, v in scaling.items())
+             + (f"\n- note: {note}" if note else ""))
     else:
-        out = console()
+        options = render.text_options(sys.stdout)
         title = "totals (memory in values)" if by is By.total else f"{field.value} by {by.value}"
-        out.print(render.comparison_rich(title, labels, lines))
-        for name, verdict in scaling.items():
-            out.print(f"{name}: {verdict}", markup=False)
+        echo(render.comparison_text(title, labels, lines, **options)
+             + "".join(render.wrapped(f"{name}: {verdict}", options["width"], "  ") + "\n"
+                       for name, verdict in scaling.items())
+             + (render.wrapped(f"note: {note}", options["width"], "  ") if note else ""))
 
 
 @app.command()
@@ -401,9 +425,9 @@ def whatif(spec: str = SpecArgument,
         elif format is Format.md:
             echo(render.savings_markdown(found) + "\n" + render.mlp_line(mlp, analysis))
         else:
-            out = console()
-            out.print(render.savings_rich(f"what if: {original.name} (largest MAC savings first)", found))
-            out.print(render.mlp_line(mlp, analysis), markup=False)
+            options = render.text_options(sys.stdout)
+            echo(render.savings_text(f"what if: {original.name} (largest MAC savings first)", found, **options)
+                 + render.wrapped(render.mlp_line(mlp, analysis), options["width"], "  "))
         return
     changed = transforms.apply_all(original, apply)
     columns = [Column(original.name, analysis), Column("after " + " ".join(apply), run(build_graph(changed)))]
@@ -415,7 +439,7 @@ def whatif(spec: str = SpecArgument,
     elif format is Format.md:
         echo(render.comparison_markdown(labels, lines))
     else:
-        console().print(render.comparison_rich("what if (memory in values)", labels, lines))
+        echo(render.comparison_text("what if (memory in values)", labels, lines, **render.text_options(sys.stdout)))
     if write:
         from .files import write_atomic
         write_atomic(write, transforms.to_yaml(changed, apply))

@@ -94,6 +94,22 @@ def aligned(columns: list[Column], by: str, field: str) -> list[Line]:
     return lines + [Line("(total)", [sum(s.values()) for s in sums])]
 
 
+def unshared(columns: list[Column], by: str) -> str | None:
+    """What to say when no block (or layer) name is common to every design, so that no row lines up."""
+    def names(column: Column, by: str) -> set[str]:
+        groups = {group_of(row.name, by) for row in column.analysis.rows if by == "layer" or "." in row.name}
+        return groups - {"input"}
+
+    if set.intersection(*(names(c, by) for c in columns)):
+        return None
+    designs = " and ".join(c.label for c in columns) if len(columns) == 2 else "these designs"
+    advice = "compare the totals (without --by)"
+    if by == "block":
+        layers = len(set.intersection(*(names(c, "layer") for c in columns)))
+        advice += f", or layers by name with --by layer ({layers} layer name{'s' * (layers != 1)} shared)"
+    return f"{designs} share no {by} names, so no row lines up ('-': the design has none); {advice}."
+
+
 def scaling(columns: list[Column]) -> dict[str, str]:
     """For a sweep: how each total grows against the input's spatial size (pixels)."""
     pixels = [prod(c.analysis.input_shape[1:]) for c in columns]

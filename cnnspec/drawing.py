@@ -19,6 +19,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field, fields
 
+from .collapse import block_path
 from .errors import SpecError
 from .graph import Graph
 from .plot import family
@@ -125,15 +126,6 @@ def skip_edges(graph: Graph) -> set[tuple[str, str]]:
             if any(ancestors[w] & bit[u] for w in node.inputs if w != u)}
 
 
-def block_path(node, depth: int | None) -> tuple[list[str], str | None]:
-    """The expanded clusters around a node (outermost first) and the block it collapses into, if any."""
-    parts = node.block.split(".") if node.block else []
-    prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    if depth is None or len(prefixes) <= depth:
-        return prefixes, None
-    return prefixes[:depth], prefixes[depth]
-
-
 FOLDED = ("norm", "activation")
 """Families drawn inside their producer's box ('conv2d 64 k3 + bn + relu'), as papers draw them."""
 
@@ -148,7 +140,7 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
     clusters: dict[str, None] = {}  # ordered set
     members: dict[str, list] = {}
     for node in graph.nodes:
-        expanded, collapsed = block_path(node, depth)
+        expanded, collapsed = block_path(node.block, depth)
         clusters.update(dict.fromkeys(expanded))
         cluster = expanded[-1] if expanded else None
         box_id = collapsed or node.name

@@ -19,6 +19,13 @@ class ReceptiveField:
     jump: tuple[Number, ...]
     start: tuple[Number, ...]
 
+    def __post_init__(self):
+        """Whole values as ints, so that plain data never shows Fraction(224, 1)."""
+        for name in ("size", "jump", "start"):
+            values = getattr(self, name)
+            if not all(type(v) is int for v in values):
+                object.__setattr__(self, name, tuple(_whole(Fraction(v)) for v in values))
+
     @classmethod
     def of_input(cls, ndim: int) -> ReceptiveField:
         return cls((1,) * ndim, (1,) * ndim, (0,) * ndim)

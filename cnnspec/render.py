@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import io
 import json
 import os
+import shutil
+import textwrap
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .analysis import Analysis, Row
@@ -14,16 +19,22 @@ from .shape import format_shape
 UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
 
 
-def human(value: int | float, unit: str = "") -> str:
-    """138357544 -> '138.4M'; keeps four significant digits at most.
+def human(value: int | float, unit: str = "", digits: int = 4) -> str:
+    """138357544 -> '138.4M': rounded to ``digits`` significant digits, in the largest unit below it
+    (999,999 -> '1M' at 3 digits, never '1e+03K').
 
     >>> human(15470264320)
     '15.47G'
+    >>> human(1792, digits=3), human(86704128, digits=3), human(999999, digits=3)
+    ('1.79K', '86.7M', '1M')
     """
-    for scale, prefix in UNITS:
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{prefix}{unit}"
-    return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+    if abs(value) < UNITS[-1][0]:
+        return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+    for scale, prefix in reversed(UNITS):
+        text = f"{value / scale:.{digits}g}"
+        if abs(float(text)) < 1000:
+            return f"{text}{prefix}{unit}"
+    return f"{grouped(round(value / UNITS[0][0]))}{UNITS[0][1]}{unit}"
 
 
 def human_bytes(value: int) -> str:
@@ -152,21 +163,54 @@ def to_json(analysis: Analysis) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
+SHORT_HEADERS = {"weights": "Weights", "memory": "Memory", "bytes": "Bytes", "rf": "RF"}
+HIDE_ORDER = ("type", "flops", "rf", "trainable", "buffers", "weights", "bytes", "memory", "output")
+"""Columns hidden first on a narrow terminal; the name, params and MACs stay (FLOPs too, shown alone)."""
+FIT_HINT = "Exact, every column: --format md, csv or json, or a pipe; choose with --columns."
+
+
 def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: bool = False,
-            box: tuple[str, ...] | None = None) -> str:
-    """The boxed per-layer table with totals as its last row, and the title above it; warned rows yellow."""
-    header, rows, totals = table_cells(analysis, columns)
+            box: tuple[str, ...] | None = None, width: int | None = None, hint: str = FIT_HINT) -> str:
+    """The boxed per-layer table with totals as its last row, and the title above it; warned rows yellow.
+
+    With ``width`` (a terminal's), fitted to it (see ``fit``), with a note of what was given up."""
+    fitted = fit(analysis_columns(analysis, columns, rounding=width is not None), width)
     warned = {name for name, _ in analysis.warnings}
-    return box_table(f"{analysis.name}  ({analysis.path})", header, rows, totals,
-                     [COLUMNS[c][2] == "right" for c in columns],
-                     ["yellow" if row.name in warned else None for row in analysis.rows], color, box)
+    text = draw(f"{analysis.name}  ({shown_path(analysis.path)})", fitted, True,
+                ["yellow" if row.name in warned else None for row in analysis.rows], color, box, width)
+    note = fitted.note(width, hint)
+    return text + (note + "\n" if note else "")
+
+
+def analysis_columns(analysis: Analysis, columns: list[str], rounding: bool = False) -> list[TextColumn]:
+    """One TextColumn per chosen column, totals last; with ``rounding``, the human-unit cells too."""
+    totals = column_totals(analysis, columns)
+    hide = [c for c in HIDE_ORDER if c != "flops" or "macs" in columns]
+    made = []
+    for key, total in zip(columns, totals):
+        header, value, align = COLUMNS[key]
+        values = [value(row, analysis) for row in analysis.rows] + [total]
+        figures = rounding and align == "right" and key != "rf"
+        made.append(TextColumn(header, [cell(v) for v in values], align == "right",
+                               [human(v, digits=3) if isinstance(v, int) else str(v) for v in values] if figures else None,
+                               SHORT_HEADERS.get(key), hide.index(key) if key in hide else None, key=key))
+    return made
+
+
+def shown_path(path: str) -> str:
+    """A spec's path as the title shows it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if relative.startswith("..") else relative
 
 
 # --- boxed text tables --------------------------------------------------------------------------
 # The analyze table is drawn here rather than by rich: rich's import and layout took ~60 ms of the
 # ~0.25 s that `cnnspec analyze` used to take, a quarter of the command (bench/analyze_speed.py).
 
-ANSI = {"bold": "\x1b[1m", "italic": "\x1b[3m", "yellow": "\x1b[33m"}
+ANSI = {"bold": "\x1b[1m", "italic": "\x1b[3m", "yellow": "\x1b[33m", "red": "\x1b[31m", "green": "\x1b[32m"}
 UNICODE_BOX = ("┏━┳┓", "┃", "┡━╇┩", "│", "├─┼┤", "└─┴┘")
 """Top rule, header edge, header rule, body edge, footer rule, bottom rule (left, fill, cross, right)."""
 ASCII_BOX = ("+-++", "|", "+=++", "|", "+-++", "+-++")
@@ -174,13 +218,16 @@ ASCII_BOX = ("+-++", "|", "+=++", "|", "+-++", "+-++")
 
 def text_options(stream) -> dict:
     """How to draw for ``stream``: colour only for a terminal, and never when NO_COLOR is set
-    (no-color.org) or TERM is dumb; ASCII boxes where the encoding lacks the box characters."""
-    color = stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    (no-color.org) or TERM is dumb; ASCII boxes where the encoding lacks the box characters; on a
+    terminal, the width to fit (None when piped: every column, exact digits)."""
+    terminal = stream.isatty()
+    color = terminal and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    width = shutil.get_terminal_size().columns if terminal else None
     try:
         "".join(UNICODE_BOX).encode(stream.encoding or "utf-8")
     except (UnicodeEncodeError, LookupError):
-        return {"color": color, "box": ASCII_BOX}
-    return {"color": color, "box": UNICODE_BOX}
+        return {"color": color, "box": ASCII_BOX, "width": width}
+    return {"color": color, "box": UNICODE_BOX, "width": width}
 
 
 def paint(text: str, style: str | None, color: bool) -> str:
@@ -194,10 +241,117 @@ def text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def wrapped(text: str, width: int | None, indent: str = "") -> str:
+    """``text`` wrapped to ``width`` columns between words (so never inside a figure); as it is
+    when ``width`` is None or a word is longer."""
+    if width is None or text_width(text) <= width:
+        return text
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                                   break_on_hyphens=False)) or text
+
+
+@dataclass
+class TextColumn:
+    """A column of a text table: its exact cells, and what it may give up to fit a narrow terminal."""
+    header: str
+    cells: list[str]  # one per body row, then the footer's
+    right: bool = False
+    human: list[str] | None = None  # the same figures rounded to 3 significant digits ('1.79K', '86.7M')
+    short: str | None = None  # a shorter header
+    hide: int | None = None  # hidden in this order (lowest first) when nothing else fits; None: always shown
+    wrap: bool = False  # text that may wrap onto several lines between words
+    key: str = ""  # the name a note calls it by (an option's value: --columns flops); default the header
+    wrap_width: int | None = None  # where ``fit`` wraps it
+
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The cells as drawn: wrapped at ``wrap_width``."""
+        return self.cells if self.wrap_width is None else [wrapped(text, self.wrap_width) for text in self.cells]
+
+    @functools.cached_property
+    def width(self) -> int:
+        return max(text_width(line) for text in (self.header, *self.lines) for line in text.split("\n"))
+
+    @property
+    def narrowest(self) -> int:
+        """The width of its longest word: narrower than that, wrapping would cut a word."""
+        return max(text_width(word) for text in (self.header, *self.cells) for word in text.split() or [""])
+
+    @property
+    def name(self) -> str:
+        return self.key or self.header
+
+
+def table_width(columns: list[TextColumn]) -> int:
+    return sum(column.width for column in columns) + 3 * len(columns) + 1
+
+
+@dataclass
+class Fitted:
+    columns: list[TextColumn]
+    rounded: list[str] = field(default_factory=list)  # the columns shown in human units
+    hidden: list[str] = field(default_factory=list)
+
+    def note(self, width: int | None, hint: str = "") -> str:
+        """What was given up to fit, and how to see all of it; '' when nothing was."""
+        parts = (["figures with K, M, G, T rounded to 3 significant digits"] if self.rounded else []) + (
+            [f"hidden: {', '.join(self.hidden)}"] if self.hidden else [])
+        if not parts:
+            return ""
+        return wrapped(f"Fitted to {width} columns: {'; '.join(parts)}. {hint}".strip(), width)
+
+
+def fit(columns: list[TextColumn], width: int | None) -> Fitted:
+    """The table made to fit ``width`` terminal columns, giving up as little as it can, in this order:
+    shorter headers, figures in human units (the column that gains most first), text wrapped between
+    words, columns hidden (in their ``hide`` order). A figure is never cut; a table that still does
+    not fit (a name longer than the terminal) is drawn wider."""
+    fitted = Fitted(list(columns))
+    shown = fitted.columns
+    if width is None or table_width(shown) <= width:
+        return fitted
+    shown[:] = [dataclasses.replace(c, header=c.short) if c.short else c for c in shown]
+    rounded = {i: dataclasses.replace(c, cells=c.human) for i, c in enumerate(shown) if c.human}
+    for index in sorted(rounded, key=lambda i: rounded[i].width - shown[i].width):
+        if table_width(shown) <= width or rounded[index].width >= shown[index].width:
+            break
+        shown[index] = rounded[index]
+        fitted.rounded.append(shown[index].name)
+    _wrap_to(shown, width)
+    for column in sorted((c for c in shown if c.hide is not None), key=lambda c: c.hide):
+        if table_width(shown) <= width:
+            break
+        shown.remove(column)
+        fitted.hidden.append(column.name)
+    _wrap_to(shown, width)
+    return fitted
+
+
+def _wrap_to(shown: list[TextColumn], width: int) -> None:
+    """Wrap the text columns, widest first, as far as it takes to bring the table within ``width``
+    (and no further: after columns are hidden, a second call gives the room back)."""
+    for index in sorted((i for i, c in enumerate(shown) if c.wrap), key=lambda i: -shown[i].width):
+        column = dataclasses.replace(shown[index], wrap_width=None)
+        room = width - (table_width(shown) - shown[index].width)
+        shown[index] = column if room >= column.width else dataclasses.replace(
+            column, wrap_width=max(column.narrowest, room))
+
+
+def draw(title: str, fitted: Fitted, footer: bool, row_styles: list[str | None] | None = None,
+         color: bool = False, box: tuple[str, ...] | None = None, width: int | None = None) -> str:
+    """The fitted columns as a boxed table, the title wrapped to ``width``."""
+    columns = fitted.columns
+    table = [list(cells) for cells in zip(*(c.lines for c in columns))]
+    body, last = (table[:-1], table[-1]) if footer else (table, None)
+    return box_table(wrapped(title, width), [c.header for c in columns], body, last, [c.right for c in columns],
+                     row_styles, color, box)
+
+
 def box_table(title: str, header: list[str], rows: list[list[str]], footer: list[str] | None,
               right_aligned: list[bool], row_styles: list[str | None] | None = None, color: bool = False,
               box: tuple[str, ...] | None = None) -> str:
-    """A table drawn with box characters (heavy header, light body), never truncated or wrapped.
+    """A table drawn with box characters (heavy header, light body), never truncated; a cell with
+    newlines takes several lines.
 
     Padded column by column with str.rjust/ljust: a 10,000-layer table takes ~0.05 s."""
     top, header_edge, header_rule, body_edge, footer_rule, bottom = box or UNICODE_BOX
@@ -205,23 +359,35 @@ def box_table(title: str, header: list[str], rows: list[list[str]], footer: list
     styles = ["bold", *(row_styles or [None] * len(rows)), "bold"]
     widths, columns = [], []
     for column, right in zip(zip(*table), right_aligned):
-        width = max(map(text_width, column))
+        if any("\n" in text for text in column):
+            width = max(text_width(line) for text in column for line in text.split("\n"))
+            columns.append(["\n".join(f" {_aligned(line, width, right)} " for line in text.split("\n"))
+                            for text in column])
+        else:
+            width = max(map(text_width, column))
+            columns.append([f" {_aligned(text, width, right)} " for text in column])
         widths.append(width)
-        columns.append([f" {_aligned(text, width, right)} " for text in column])
     lines = []
     for index, cells in enumerate(zip(*columns)):
-        if color and styles[index]:
-            cells = [paint(text, styles[index], color) for text in cells]
         edge = header_edge if index == 0 else body_edge
-        lines.append(edge + edge.join(cells) + edge)
+        if any("\n" in text for text in cells):
+            split = [text.split("\n") for text in cells]
+            height = max(map(len, split))
+            lines.append("\n".join(edge + edge.join(
+                paint(parts[line] if line < len(parts) else " " * (w + 2), styles[index], color)
+                for parts, w in zip(split, widths)) + edge for line in range(height)))
+        else:
+            if color and styles[index]:
+                cells = [paint(text, styles[index], color) for text in cells]
+            lines.append(edge + edge.join(cells) + edge)
 
     def rule(left: str, fill: str, cross: str, right: str) -> str:
         return left + cross.join(fill * (w + 2) for w in widths) + right
 
     table_width = sum(widths) + 3 * len(widths) + 1
-    indent = " " * max(0, (table_width - text_width(title)) // 2)
-    drawn = [indent + paint(title, "italic", color), rule(*top), lines[0], rule(*header_rule),
-             *lines[1:len(rows) + 1]]
+    drawn = [" " * max(0, (table_width - text_width(line)) // 2) + paint(line, "italic", color)
+             for line in title.split("\n")]
+    drawn += [rule(*top), lines[0], rule(*header_rule), *lines[1:len(rows) + 1]]
     if footer:
         drawn += [rule(*footer_rule), lines[-1]]
     drawn.append(rule(*bottom))
@@ -271,16 +437,21 @@ def comparison_json(labels: list[str], lines, extra: dict | None = None) -> str:
     return json.dumps({**data, **(extra or {})}, indent=2) + "\n"
 
 
-def comparison_rich(title: str, labels: list[str], lines):
-    from rich.table import Table
-
-    header, rows = comparison_cells(labels, lines)
-    table = Table(title=title, header_style="bold")
-    for index, label in enumerate(header):
-        table.add_column(label, justify="left" if index == 0 else "right", no_wrap=True)
-    for cells in rows:
-        table.add_row(*cells)
-    return table
+def comparison_text(title: str, labels: list[str], lines, width: int | None = None, color: bool = False,
+                    box: tuple[str, ...] | None = None) -> str:
+    """The boxed comparison, fitted to ``width``: figures rounded, ratios wrapped below their value."""
+    columns = [TextColumn("", [line.label for line in lines])]
+    for index, label in enumerate(labels):
+        exact, rounded = [], []
+        for line in lines:
+            value, ratio = line.values[index], line.ratios[index]
+            suffix = "" if index == 0 or ratio is None else f" ({ratio:.3g}x)"
+            exact.append(cell(value) + suffix)
+            rounded.append((human(value, digits=3) if isinstance(value, int) else str(value)) + suffix)
+        columns.append(TextColumn(label, exact, True, rounded, wrap=True))
+    fitted = fit(columns, width)
+    note = fitted.note(width, "Exact: --format md, csv or json, or a pipe.")
+    return draw(title, fitted, False, None, color, box, width) + (note + "\n" if note else "")
 
 
 # --- what-if savings (cnnspec whatif) ----------------------------------------------------------
@@ -318,15 +489,27 @@ def savings_json(found, extra: dict) -> str:
     return json.dumps({"savings": records, **extra}, indent=2) + "\n"
 
 
-def savings_rich(title: str, found):
-    from rich.table import Table
+SAVING_KEYS = ("transform", "change", "weights", "weights_after", "params", "params_after", "macs", "macs_after",
+               "saved")
+SAVING_HIDE = ("params", "params_after", "change", "weights", "weights_after")
+"""Hidden first on a narrow terminal: params differ from weights only by the bias."""
 
-    table = Table(title=title, header_style="bold")
-    for index, label in enumerate(SAVING_HEADER):
-        table.add_column(label, justify="left" if index < 2 else "right", no_wrap=index < 1)
-    for s in found:
-        table.add_row(*saving_cells(s))
-    return table
+
+def savings_text(title: str, found, width: int | None = None, color: bool = False,
+                 box: tuple[str, ...] | None = None) -> str:
+    """The boxed savings, fitted to ``width``: figures rounded, then columns hidden (the transform says the
+    change in short)."""
+    rows = [saving_cells(s) for s in found]
+    columns = []
+    for index, (key, header) in enumerate(zip(SAVING_KEYS, SAVING_HEADER)):
+        figure = SAVING_FIGURES[index - 2] if 2 <= index < len(SAVING_FIGURES) + 1 else None
+        columns.append(TextColumn(header, [row[index] for row in rows], index >= 2,
+                                  [human(getattr(s, figure), digits=3) for s in found] if figure else None,
+                                  "saved" if key == "saved" else None,
+                                  SAVING_HIDE.index(key) if key in SAVING_HIDE else None, key=key))
+    fitted = fit(columns, width)
+    note = fitted.note(width, "Exact, every column: --format md, csv or json, or a pipe.")
+    return draw(title, fitted, False, None, color, box, width) + (note + "\n" if note else "")
 
 
 def mlp_line(mlp, analysis: Analysis) -> str:

@@ -111,3 +111,41 @@ def test_json_is_the_analysis_with_one_layer_per_line():
     row_lines = [line for line in text.splitlines() if line.startswith('    {"name": ')]
     assert len(row_lines) == len(analysis.rows) == 70
     assert '"totals": {\n    "params": 11689512,' in text
+
+
+def test_human_units_round_to_significant_digits_and_roll_over():
+    assert [render.human(v, digits=3) for v in (0, 999, 1792, 36928, 86_704_128, 999_999, 999_499, 138_357_544)] == [
+        "0", "999", "1.79K", "36.9K", "86.7M", "1M", "999K", "138M"]
+    assert render.human(999_999_999) == "1G" and render.human(5 * 10**16) == "50,000T"
+
+
+def columns_for_fitting():
+    return [render.TextColumn("name", ["conv1", "fc", "Total"]),
+            render.TextColumn("kind", ["conv2d", "linear", ""], hide=0),
+            render.TextColumn("Params", ["1,792", "102,764,544", "102,766,336"], True, ["1.79K", "103M", "103M"]),
+            render.TextColumn("note", ["a long remark about the layer", "short", ""], wrap=True)]
+
+
+def test_fit_rounds_then_wraps_then_hides_and_never_cuts_a_figure():
+    columns = columns_for_fitting()
+    assert render.fit(columns, None).columns == columns and render.fit(columns, 200).columns == columns
+    fitted = render.fit(columns, 50)
+    assert [c.header for c in fitted.columns] == ["name", "kind", "Params", "note"]
+    assert fitted.rounded == ["Params"] and fitted.hidden == [] and fitted.columns[2].cells[1] == "103M"
+    assert render.table_width(fitted.columns) <= 50
+    narrow = render.fit(columns, 30)
+    assert narrow.hidden == ["kind"] and narrow.columns[-1].lines[0] == "a long\nremark\nabout the\nlayer"
+    text = render.draw("t", narrow, True, width=30)
+    assert max(map(len, text.splitlines())) <= 30 and "103M" in text
+    assert "hidden: kind" in " ".join(narrow.note(30, "See --columns.").split())
+    tiny = render.fit(columns, 5)
+    assert [c.cells[1] for c in tiny.columns if c.header == "Params"] == ["103M"], "too narrow: drawn wider, uncut"
+
+
+def test_a_fitted_analysis_keeps_every_row_and_the_totals():
+    analysis = cnnspec.analyze(cnnspec.load("vgg16"))
+    text = render.to_text(analysis, width=80)
+    assert max(map(render.text_width, text.splitlines())) <= 80
+    assert "│ Total              │             │   138M │ 15.5G │   31G │  15.2M │" in text
+    assert "Fitted to 80 columns" in text and "hidden: type" in " ".join(text.split())
+    assert "Fitted" not in render.to_text(analysis) and "138,357,544" in render.to_text(analysis)

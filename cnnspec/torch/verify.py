@@ -162,23 +162,37 @@ def _text(value) -> str:
 
 # --- rendering --------------------------------------------------------------------------------
 
-def to_rich(result: Verification):
-    """The agreement table: the analyzer's figure beside PyTorch's and fvcore's, per layer and in total."""
-    from rich.table import Table
-    table = Table(title=f"{result.name}: analyzer vs PyTorch (params, shapes) and fvcore (MACs)",
-                  title_justify="left")
-    for column in ("layer", "type", "shape", "torch shape", "params", "torch params", "MACs", "fvcore MACs"):
-        table.add_column(column, justify="left" if column in ("layer", "type") or "shape" in column else "right")
-    table.add_column("status")
-    for layer in result.layers:
-        table.add_row(layer.name, layer.type, _text(layer.shape.spec), _measured(layer.shape),
-                      _text(layer.params.spec), _text(layer.params.torch), _text(layer.macs.spec),
-                      _measured(layer.macs), _status(layer))
-    table.add_section()
-    status = "ok" if result.ok else "[red]DIFFERS[/red]"
-    table.add_row("total", "", "", "", _text(result.params.spec), _text(result.params.torch),
-                  _text(result.macs.spec), _measured(result.macs), status)
-    return table
+def details_text(result: Verification, disagreeing_only: bool = False, width: int | None = None,
+                 color: bool = False, box: tuple[str, ...] | None = None) -> str:
+    """The agreement table: the analyzer's figure beside PyTorch's and fvcore's, per layer and in total
+    (only the disagreeing layers with ``disagreeing_only``), fitted to ``width``."""
+    from ..render import TextColumn, draw, fit, human, wrapped
+
+    layers = [layer for layer in result.layers if layer.disagreements or not disagreeing_only]
+    total = LayerCheck("total", "", Figure(None, None, False), result.params, result.buffers, result.macs)
+    rows = [*layers, total]
+    figures = [("params", "spec", "Params", None), ("params", "torch", "torch params", "torch"),
+               ("macs", "spec", "MACs", None), ("macs", "torch", "fvcore MACs", "fvcore")]
+    columns = [TextColumn("layer", [layer.name for layer in rows]),
+               TextColumn("type", [layer.type for layer in rows], hide=0),
+               TextColumn("shape", [_text(layer.shape.spec) if layer.shape.spec else "" for layer in rows], hide=2),
+               TextColumn("torch shape", [_measured(layer.shape) if layer.shape.spec else "" for layer in rows],
+                          hide=1)]
+    for what, side, header, short in figures:
+        values = [getattr(getattr(layer, what), side) if side == "spec" or getattr(layer, what).measured else None
+                  for layer in rows]
+        columns.append(TextColumn(header, [_text(v) for v in values], True,
+                                  [human(v, digits=3) if isinstance(v, int) else _text(v) for v in values], short))
+    status = [_status(layer) for layer in layers] + ["ok" if result.ok else "DIFFERS"]
+    columns.append(TextColumn("status", status, wrap=True))
+    fitted = fit(columns, width)
+    note = fitted.note(width, "Exact, every column: a pipe.")
+    styles = ["red" if layer.disagreements else None for layer in layers] + [None if result.ok else "red"]
+    title = f"{result.name}: analyzer vs PyTorch (params, shapes) and fvcore (MACs)"
+    legend = ("'ok; fvcore: batch_norm N': fvcore counts that operator by a convention of its own, which the "
+              "analyzer's MACs leave out" if any(layer.other_ops for layer in layers) else "")
+    return draw(title, fitted, True, styles, color, box, width) + "".join(
+        wrapped(line, width) + "\n" for line in (note, legend) if line)
 
 
 def _measured(figure: Figure) -> str:
@@ -187,10 +201,10 @@ def _measured(figure: Figure) -> str:
 
 def _status(layer: LayerCheck) -> str:
     if layer.disagreements:
-        return "[red]DIFFERS: " + "; ".join(layer.disagreements) + "[/red]"
+        return "DIFFERS: " + "; ".join(layer.disagreements)
     if layer.other_ops:
         counted = ", ".join(f"{op} {count:,}" for op, count in layer.other_ops.items())
-        return f"ok; convention differs: fvcore counts {counted}"
+        return f"ok; fvcore: {counted}"
     return "ok"
 
 

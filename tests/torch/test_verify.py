@@ -26,12 +26,16 @@ def test_every_builtin_spec_agrees_with_torch(name):
     assert result.params.spec == result.params.torch > 0
 
 
-def test_verify_command_prints_the_agreement_table():
+def test_verify_command_prints_a_verdict_and_the_table_under_details():
+    verdict = ("vgg16: analyzer and PyTorch agree: 39 output shapes, 138,357,544 params, 0 buffer values, "
+               "15,470,264,320 MACs")
     result = CliRunner().invoke(app, ["verify", "vgg16"])
     assert result.exit_code == 0, result.output
-    assert "fc6" in result.output and "102,760,448" in result.output
-    assert ("vgg16: analyzer and PyTorch agree: 39 output shapes, 138,357,544 params, 0 buffer values, "
-            "15,470,264,320 MACs") in result.output
+    assert result.output == verdict + "\n", "agreement: the verdict alone"
+    result = CliRunner().invoke(app, ["verify", "vgg16", "--details"])
+    assert result.output.startswith(verdict + "\n") and len(result.output.splitlines()) > 39
+    fc6 = next(line for line in result.output.splitlines() if "fc6" in line)
+    assert fc6.count("102,764,544") == 2 and fc6.count("102,760,448") == 2 and fc6.rstrip("│ ").endswith("ok")
 
 
 SMALL = """
@@ -67,6 +71,8 @@ def test_a_wrong_figure_fails_naming_the_layer(monkeypatch, tmp_path):
     outcome = CliRunner().invoke(app, ["verify", str(spec)])
     assert outcome.exit_code == 1
     assert "small: disagreement at layer 'fc': params 4,800 (spec) vs 4,803 (torch)" in outcome.output
+    shown = [line.split("│")[1].strip() for line in outcome.stdout.splitlines() if line.startswith("│")]
+    assert shown == ["fc", "total"], "only the disagreeing layers, then the totals"
 
 
 AVGPOOL3D = "input: [1, 2, 2, 2]\nlayers:\n  - {type: avgpool3d, kernel_size: 3, stride: 1, padding: 1, name: pool}\n"
