@@ -136,7 +136,7 @@ def decide_in_place(graph: Graph) -> None:
         source = graph[node.inputs[0]]
         while True:
             if (len(source.consumers) > 1 or source.name in outputs or isinstance(source.layer, Input)
-                    or source.layer.output_saved_for_backward):
+                    or source.layer.saves_output(source.in_shapes, source.out_shape)):
                 node.layer = dataclasses.replace(node.layer, inplace=False)
                 break
             if source.layer.memory == "new":

@@ -8,7 +8,8 @@ brings cases of its own.
 import pytest
 import torch
 
-from cnnspec.layers import LAYERS
+from cnnspec.layers import LAYERS, Layer
+from cnnspec.memory import PRECISIONS, Walk
 from cnnspec.torch.verify import MAC_OPERATORS, fvcore_analysis
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.jit, fvcore
@@ -58,7 +59,7 @@ CASES = {
                             (IMG, {"out_channels": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1,
                                    "bias": False})],
     "linear": [(FLAT, {"out_features": 7}), (FLAT, {"out_features": 3, "bias": False})],
-    "add": [([IMG, IMG], {}), ([FLAT, FLAT, FLAT], {})],
+    "add": [([IMG, IMG], {}), ([FLAT, FLAT, FLAT], {}), ([IMG, IMG], {"inplace": True})],
     "multiply": [([IMG, (6, 1, 1)], {}), ([SEQ, SEQ], {})],
     "concat": [([IMG, (2, 9, 11)], {}), ([IMG, (6, 4, 11)], {"dim": 2}), ([FLAT, (3,), (1,)], {})],
     "batchnorm": [(IMG, {}), (FLAT, {"affine": False}), (VOL, {"track_running_stats": False})],
@@ -129,3 +130,61 @@ def test_analyzer_equals_torch(type_name, inputs, arguments):
     assert params == layer.params(inputs)
     assert buffers == layer.buffers(inputs)
     assert macs == layer.macs(inputs, out)
+
+
+# --- what autograd saves for backward ------------------------------------------------------------
+
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+SAVED_MODES = [("fp32", "fp32"), ("bf16-mixed", "fp32"), ("bf16-mixed", "bf16"), ("bf16", "bf16")]
+"""(precision, dtype of the layer's inputs): autocast sees fp32 activations after the image or a
+float32 layer, bf16 ones after a conv."""
+
+
+def test_every_type_declares_what_autograd_saves():
+    undeclared = [name for name in registered_types()
+                  if LAYERS[name].saved_for_backward is Layer.saved_for_backward]
+    assert not undeclared, f"declare saved_for_backward on: {', '.join(undeclared)}"
+
+
+def autograd_saved_bytes(module, inputs: list[torch.Tensor], precision: str) -> int:
+    """Bytes autograd saves in a training-mode forward, each storage once, parameters and buffers left out."""
+    weights = {t.untyped_storage().data_ptr() for t in (*module.parameters(), *module.buffers())}
+    kept, seen = [], {}
+
+    def pack(t):
+        kept.append(t)
+        key = t.untyped_storage().data_ptr()
+        if key not in weights:
+            seen[key] = t.untyped_storage().nbytes()
+        return t
+
+    low = TORCH_DTYPES["bf16"] if precision.endswith("mixed") else None
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", dtype=low or torch.bfloat16, enabled=low is not None):
+        module.train()(*inputs)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("precision, input_dtype", SAVED_MODES)
+@pytest.mark.parametrize("type_name, inputs, arguments", [
+    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
+    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+def test_saved_for_backward_equals_autograd(type_name, inputs, arguments, precision, input_dtype):
+    """The declared tensors, priced in their dtypes, are the bytes autograd keeps (CPU rules)."""
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    layer = LAYERS[type_name].from_arguments(dict(arguments))
+    module = layer.to_torch(inputs)
+    if precision == "bf16":
+        module = module.to(torch.bfloat16)
+    # activations: non-leaf tensors that require grad, so that in-place layers may overwrite them
+    xs = [(torch.randn(2, *shape) * 1).to(TORCH_DTYPES[input_dtype]).requires_grad_() for shape in inputs]
+    xs = [x * 1 for x in xs]
+    try:
+        measured = autograd_saved_bytes(module, xs, precision)
+    except (NotImplementedError, RuntimeError) as error:
+        if "not implemented for 'BFloat16'" not in str(error):
+            raise
+        pytest.skip(f"PyTorch has no bf16 CPU kernel here: {str(error).splitlines()[0]}")
+    walk = Walk.of_layer(layer, inputs, [input_dtype] * len(inputs), PRECISIONS[precision], "cpu", batch=2)
+    declared = {t.name: t.nbytes for t in walk.saved(walk.nodes["layer"])}
+    assert sum(declared.values()) == measured, declared

@@ -6,7 +6,12 @@ of not counting ReLU separately. Those torchvision builds out of place (hardsigm
 squeeze-excitation gate of MobileNetV3) or never uses (mish, elu, hardtanh) keep PyTorch's default,
 ``inplace=False``. The graph turns in-place off where the input has another reader, backward
 included: after tanh, sigmoid, softmax, ReLU or an in-place ELU, whose gradients PyTorch computes
-from their outputs (``output_saved_for_backward``, measured in tests/layers/test_activation.py).
+from their outputs (``saved_for_backward`` names the output; measured in tests/layers/test_activation.py).
+
+Saved for backward (derivatives.yaml): ReLU, tanh, sigmoid, softmax, and leaky ReLU and ELU in place,
+keep their output; the others keep their input (PReLU its input and weight). In place, those whose
+backward needs the input they overwrite (ReLU6 and hardtanh, SiLU, hardswish, hardsigmoid, mish) make
+autograd keep a copy of it.
 """
 from __future__ import annotations
 
@@ -14,13 +19,17 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from ..shape import ArgumentError, numel
-from .base import Layer, register
+from .base import SAVES_OUTPUT, SAVES_WEIGHT, Layer, register, saves_input, saves_own
 
 
 @dataclass(kw_only=True)
 class Activation(Layer):
     flops_per_value: ClassVar[int] = 1
     module_name: ClassVar[str]
+    saves: ClassVar[str] = "input"  # what its backward reads: "input" or "output"
+
+    def saved_for_backward(self, inputs, out, device):
+        return [SAVES_OUTPUT if self.saves == "output" else saves_input()]
 
     def flops(self, inputs, out):
         return self.flops_per_value * numel(out)
@@ -35,7 +44,15 @@ class Activation(Layer):
 
 @dataclass(kw_only=True)
 class InplaceActivation(Activation):
+    saves_in_place: ClassVar[str] = "copy"  # in place: "output", or a "copy" of the input it overwrites
     inplace: bool = True
+
+    def saved_for_backward(self, inputs, out, device):
+        if not self.inplace:
+            return super().saved_for_backward(inputs, out, device)
+        if self.saves_in_place == "output":
+            return [SAVES_OUTPUT]
+        return [saves_own("copy of the input", numel(inputs[0]), "input")]
 
     @property
     def memory(self):
@@ -47,17 +64,16 @@ class InplaceActivation(Activation):
 
 @dataclass(kw_only=True)
 class SavesOutputInPlace(InplaceActivation):
-    @property
-    def output_saved_for_backward(self) -> bool:
-        """In place, PyTorch's backward reads the output (leaky_relu_, elu_); out of place, the input."""
-        return self.inplace
+    """In place, PyTorch's backward reads the output (leaky_relu_, elu_); out of place, the input."""
+    saves_in_place: ClassVar[str] = "output"
 
 
 @register
 class ReLU(InplaceActivation):
     type_name: ClassVar[str] = "relu"
     module_name: ClassVar[str] = "ReLU"
-    output_saved_for_backward: ClassVar[bool] = True
+    saves: ClassVar[str] = "output"
+    saves_in_place: ClassVar[str] = "output"
 
 
 @register
@@ -149,6 +165,7 @@ class PReLU(Activation):
     channel (``num_parameters`` = C, the input's first axis, as nn.PReLU reads axis 1 with the batch)."""
     type_name: ClassVar[str] = "prelu"
     module_name: ClassVar[str] = "PReLU"
+    autocast: ClassVar[str | None] = "lower"
     num_parameters: int = 1
     init: float = 0.25
 
@@ -162,6 +179,9 @@ class PReLU(Activation):
     def params(self, inputs):
         return self.num_parameters
 
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), SAVES_WEIGHT]
+
     def torch_arguments(self) -> dict:
         return {"num_parameters": self.num_parameters, "init": self.init}
 
@@ -170,14 +190,14 @@ class PReLU(Activation):
 class Tanh(Activation):
     type_name: ClassVar[str] = "tanh"
     module_name: ClassVar[str] = "Tanh"
-    output_saved_for_backward: ClassVar[bool] = True
+    saves: ClassVar[str] = "output"
 
 
 @register
 class Sigmoid(Activation):
     type_name: ClassVar[str] = "sigmoid"
     module_name: ClassVar[str] = "Sigmoid"
-    output_saved_for_backward: ClassVar[bool] = True
+    saves: ClassVar[str] = "output"
 
 
 @register
@@ -197,7 +217,7 @@ class Softmax(Activation):
     """Softmax over ``dim`` counted with the batch axis, as nn.Softmax takes it (1: channels)."""
     type_name: ClassVar[str] = "softmax"
     module_name: ClassVar[str] = "Softmax"
-    output_saved_for_backward: ClassVar[bool] = True
+    saves: ClassVar[str] = "output"
     flops_per_value: ClassVar[int] = 3
     dim: int = 1
 
@@ -206,6 +226,9 @@ class Softmax(Activation):
             raise ArgumentError(f"dim must name an axis of the input (1..{len(inputs[0])}, 0 is the batch). "
                                 f"Received: dim={self.dim}", "dim")
         return inputs[0]
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None  # CUDA's fp32_set_opt_dtype list; not on the CPU's
 
     def torch_arguments(self) -> dict:
         return {"dim": self.dim}

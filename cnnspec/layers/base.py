@@ -9,6 +9,11 @@ Counting convention (stated once, as fvcore does): one multiply-accumulate is on
 only the products of convolutions, transposed convolutions, locally connected and linear layers,
 never bias. FLOPs count 2 per MAC plus one per bias add, normalization, activation, pooling and
 merge operation, per output value, as each layer's ``flops`` says.
+
+Saved for backward (``saved_for_backward``): the tensors PyTorch's autograd keeps for the layer's
+backward in training mode, as its derivative formulas (tools/autograd/derivatives.yaml) and the
+layer's composite implementation save them. Every layer type declares them; the contract test
+checks each declaration against ``torch.autograd.graph.saved_tensors_hooks``.
 """
 from __future__ import annotations
 
@@ -41,6 +46,43 @@ def closest(name: str, choices) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+@dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps for a layer's backward: one of its inputs, its output, its weight (a
+    parameter; under autocast, the weight's cast copy), or a tensor of the layer's own.
+
+    An own tensor has ``values`` elements per image (in all when ``per_image`` is False) in ``dtype``:
+    'output' or 'input' (the dtype of the layer's output or first input), 'low' (autocast's lower
+    precision, else the model's dtype), 'float32' (float32 under autocast and fp32, else the model's
+    dtype), 'param' (the dtype of the layer's weights), 'int64' or 'bool'.
+    """
+    tensor: Literal["input", "output", "weight", "own"]
+    index: int = 0  # which input
+    what: str = ""  # an own tensor's name
+    values: int = 0
+    dtype: str = "output"
+    per_image: bool = True
+
+
+def widest(dtypes: list[str]) -> str:
+    """PyTorch's type promotion of floating dtypes: one dtype stays; bf16 with fp16, or anything with
+    fp32, gives fp32."""
+    distinct = set(dtypes)
+    return distinct.pop() if len(distinct) == 1 else "fp32"
+
+
+def saves_input(index: int = 0) -> Saved:
+    return Saved("input", index)
+
+
+SAVES_OUTPUT = Saved("output")
+SAVES_WEIGHT = Saved("weight")
+
+
+def saves_own(what: str, values: int, dtype: str = "output", per_image: bool = True) -> Saved:
+    return Saved("own", what=what, values=values, dtype=dtype, per_image=per_image)
+
+
 @dataclass(kw_only=True)
 class Layer:
     type_name: ClassVar[str]
@@ -49,9 +91,9 @@ class Layer:
     """How many inputs the layer takes: (at least, at most or None for any number)."""
     memory: ClassVar[Literal["new", "inplace", "view"]] = "new"
     """'inplace': may overwrite its input; 'view': shares its input's storage (flatten, identity)."""
-    output_saved_for_backward: ClassVar[bool] = False
-    """PyTorch's backward reads this layer's output (ReLU, tanh, sigmoid, softmax), so no layer after it
-    may overwrite that tensor in place: training would fail."""
+    autocast: ClassVar[Literal["lower", "fp32"] | None] = None
+    """How torch.autocast treats the layer's operator: 'lower' runs it in the lower precision (conv,
+    linear), 'fp32' in float32; None (not on autocast's lists) in its inputs' dtype."""
 
     # --- shapes and counts -----------------------------------------------------------------
     def out_shape(self, inputs: list[Shape]) -> Shape:
@@ -78,6 +120,30 @@ class Layer:
     def receptive_field(self, inputs: list[Shape], fields: list[ReceptiveField]) -> ReceptiveField:
         """Elementwise by default: every output sees what its input saw."""
         return ReceptiveField.union(fields)
+
+    def saved_for_backward(self, inputs: list[Shape], out: Shape, device: str) -> list[Saved]:
+        """The tensors autograd keeps for this layer's backward in training mode on ``device`` ('cpu' or
+        'cuda'). No default: a layer type that does not declare it fails the contract test."""
+        raise NotImplementedError(f"{self.type_name} does not declare what autograd saves for its backward")
+
+    def saves_output(self, inputs: list[Shape], out: Shape) -> bool:
+        """PyTorch's backward reads this layer's output (ReLU, tanh, sigmoid, softmax), so no layer after it
+        may overwrite that tensor in place: training would fail."""
+        return any(saved.tensor == "output" for saved in self.saved_for_backward(inputs, out, "cpu"))
+
+    def autocast_policy(self, inputs: list[Shape], device: str) -> Literal["lower", "fp32"] | None:
+        """``autocast`` on ``device``, where autocast's CPU and CUDA lists differ (aten/src/ATen/autocast_mode.cpp)."""
+        return self.autocast
+
+    def autocast_params(self, inputs: list[Shape]) -> int:
+        """How many parameters autocast casts for a 'lower' layer (and keeps, cached, for the forward)."""
+        return self.params(inputs)
+
+    def autocast_dtype(self, inputs: list[Shape], dtypes: list[str], low: str, device: str) -> str:
+        """The output dtype under torch.autocast(device, low), the inputs being in ``dtypes``: the policy's
+        dtype, else the widest of the inputs' (PyTorch's type promotion)."""
+        policy = self.autocast_policy(inputs, device)
+        return low if policy == "lower" else "fp32" if policy == "fp32" else widest(dtypes)
 
     def warnings(self, inputs: list[Shape]) -> list[str]:
         """Things a careful reader would point out (an output size that needed flooring...)."""
@@ -119,6 +185,9 @@ class Input(Layer):
 
     def out_shape(self, inputs):
         return self.shape
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
 
 
 @functools.cache

@@ -5,6 +5,9 @@ Params: ``K*C_in/groups*C_out + C_out`` (bias one per filter). MACs: every outpu
 ``K*C_in/groups`` products, as fvcore's ``conv_flop_count`` and torchvision's table count them.
 A locally connected layer (Taigman et al., DeepFace 2014; Keras LocallyConnected2D) has the MACs
 of a convolution but its own filter bank at every output position.
+
+Saved for backward: a convolution keeps its input and its weight (convolution_backward needs both);
+under autocast these are the lower-precision copies. Autocast runs convolutions in lower precision.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import ClassVar, Literal
 from ..receptive import ReceptiveField
 from ..shape import (ArgumentError, Shape, as_tuple, conv_out, conv_transpose_out, effective_kernel,
                      exact_conv_out, numel, same_padding)
-from .base import Layer, check_positive_output, register, spatial_ndim
+from .base import SAVES_WEIGHT, Layer, check_positive_output, register, saves_input, saves_own, spatial_ndim
 
 Ints = int | list[int]
 
@@ -99,6 +102,7 @@ class ConvNd(Layer):
     """Convolution over 1, 2 or 3 spatial axes; `conv` picks the rank from its input."""
     type_name: ClassVar[str] = "conv"
     ndim: ClassVar[int | None] = None
+    autocast: ClassVar[str | None] = "lower"
 
     out_channels: int
     kernel_size: Ints
@@ -141,6 +145,13 @@ class ConvNd(Layer):
 
     def flops(self, inputs, out):
         return 2 * self.macs(inputs, out) + (numel(out) if self.bias else 0)
+
+    def saved_for_backward(self, inputs, out, device):
+        x, extra = inputs[0], self.window(inputs[0]).extra_right
+        if any(extra):  # 'same' with an even kernel: PyTorch pads a copy on the right, then convolves it
+            padded = x[0] * prod(n + e for n, e in zip(x[1:], extra))
+            return [saves_own("zero-padded input", padded, "low"), SAVES_WEIGHT]
+        return [saves_input(), SAVES_WEIGHT]
 
     def receptive_field(self, inputs, fields):
         w = self.window(inputs[0])
@@ -189,6 +200,7 @@ class ConvTransposeNd(Layer):
     """
     type_name: ClassVar[str] = "conv_transpose"
     ndim: ClassVar[int | None] = None
+    autocast: ClassVar[str | None] = "lower"
 
     out_channels: int
     kernel_size: Ints
@@ -230,6 +242,9 @@ class ConvTransposeNd(Layer):
 
     def flops(self, inputs, out):
         return 2 * self.macs(inputs, out) + (numel(out) if self.bias else 0)
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), SAVES_WEIGHT]
 
     def receptive_field(self, inputs, fields):
         w = self.window(inputs[0])
@@ -275,9 +290,12 @@ class LocallyConnectedNd(Layer):
     """A convolution without weight sharing: a separate filter bank at every output position.
 
     Params: ``positions * (K*C_in*C_out + C_out)`` with a bias per position and filter, as Keras'
-    LocallyConnected2D; MACs as the equivalent convolution.
+    LocallyConnected2D; MACs as the equivalent convolution. Built as unfold, then one batched matrix
+    product per position (autocast runs it in lower precision) and the bias add, so backward keeps
+    the unfolded patches and the weight, and a bias in float32 promotes the output to float32.
     """
     ndim: ClassVar[int]
+    autocast: ClassVar[str | None] = "lower"
 
     out_channels: int
     kernel_size: Ints
@@ -300,6 +318,19 @@ class LocallyConnectedNd(Layer):
 
     def bias_params(self, inputs):
         return numel(self.out_shape(inputs)) if self.bias else 0
+
+    def saved_for_backward(self, inputs, out, device):
+        patches = inputs[0][0] * prod(self.window(inputs[0]).kernel) * numel(out[1:])
+        return [saves_own("unfolded patches", patches, "low"), SAVES_WEIGHT]
+
+    def autocast_policy(self, inputs, device):
+        return None  # the input is unfolded as it is; the matrix product's operands are cast
+
+    def autocast_dtype(self, inputs, dtypes, low, device):
+        return "fp32" if self.bias else low
+
+    def autocast_params(self, inputs):
+        return self.params(inputs) - self.bias_params(inputs)  # the bias is added after, uncast
 
     def macs(self, inputs, out):
         return numel(out) * inputs[0][0] * prod(self.window(inputs[0]).kernel)

@@ -1,11 +1,14 @@
-"""Fully connected layers: ``F_in*F_out + F_out`` params, ``F_in*F_out`` MACs per image."""
+"""Fully connected layers: ``F_in*F_out + F_out`` params, ``F_in*F_out`` MACs per image.
+
+Backward keeps the input and the weight (addmm saves both matrices); autocast runs it in lower precision.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..shape import ArgumentError
-from .base import Layer, register
+from .base import SAVES_WEIGHT, Layer, register, saves_input
 
 
 @register
@@ -13,6 +16,7 @@ from .base import Layer, register
 class Linear(Layer):
     type_name: ClassVar[str] = "linear"
     aliases: ClassVar[tuple[str, ...]] = ("dense", "fc")
+    autocast: ClassVar[str | None] = "lower"
 
     out_features: int
     bias: bool = True
@@ -38,6 +42,9 @@ class Linear(Layer):
 
     def flops(self, inputs, out):
         return 2 * self.macs(inputs, out) + (self.out_features if self.bias else 0)
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), SAVES_WEIGHT]
 
     def to_torch(self, inputs):
         from torch import nn

@@ -4,6 +4,11 @@ add and multiply take ``n-1`` FLOPs per output value; concat only copies. multip
 PyTorch does between inputs of equal rank
 (squeeze-and-excitation multiplies [C, H, W] by [C, 1, 1]); add requires equal shapes,
 so a residual whose shortcut forgot its projection is caught, not broadcast.
+
+``add`` with ``inplace: true`` adds into its first input, as torchvision's ResNet blocks do
+(``out += identity``); the graph turns that off where the first input has another reader or its
+producer's backward reads it. Backward: add and concat keep nothing (their gradients are the output's,
+or slices of it); multiply keeps both factors of each product.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..shape import ArgumentError, Shape, format_shape, numel
-from .base import Layer, register
+from .base import Layer, register, saves_input, saves_own
 
 
 def _listing(inputs: list[Shape]) -> str:
@@ -23,6 +28,11 @@ def _listing(inputs: list[Shape]) -> str:
 class Add(Layer):
     type_name: ClassVar[str] = "add"
     inputs_range: ClassVar[tuple[int, int | None]] = (2, None)
+    inplace: bool = False
+
+    @property
+    def memory(self):
+        return "inplace" if self.inplace else "new"
 
     def out_shape(self, inputs):
         first = inputs[0]
@@ -36,9 +46,12 @@ class Add(Layer):
     def flops(self, inputs, out):
         return (len(inputs) - 1) * numel(out)
 
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
     def to_torch(self, inputs):
         from ..torch.modules import Add as Module
-        return Module()
+        return Module(self.inplace)
 
 
 @register
@@ -62,6 +75,14 @@ class Multiply(Layer):
 
     def flops(self, inputs, out):
         return (len(inputs) - 1) * numel(out)
+
+    def saved_for_backward(self, inputs, out, device):
+        """``((x0 * x1) * x2) ...``: each product keeps both factors, the partial products included."""
+        saved, partial = [saves_input(0), saves_input(1)], self.out_shape(inputs[:2])
+        for index in range(2, len(inputs)):
+            saved += [saves_own(f"product of inputs 0 to {index - 1}", numel(partial)), saves_input(index)]
+            partial = self.out_shape([partial, inputs[index]])
+        return saved
 
     def to_torch(self, inputs):
         from ..torch.modules import Multiply as Module
@@ -89,6 +110,9 @@ class Concat(Layer):
                 raise ArgumentError(f"{what} mismatch at concat: inputs are {_listing(inputs)}; all axes but "
                                     f"dim {self.dim} must agree (center_crop or zero_pad one of them)")
         return first[:axis] + (sum(x[axis] for x in inputs),) + first[axis + 1:]
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
 
     def to_torch(self, inputs):
         from ..torch.modules import Concat as Module

@@ -5,6 +5,11 @@ variance (and PyTorch's ``num_batches_tracked`` counter) are buffers, not parame
 is one scale and one shift per value: 2 FLOPs.
 LRN (Krizhevsky et al. 2012, section 3.3): ``b = a / (k + alpha/n * sum(a^2))^beta`` over ``size``
 neighbouring channels: one square, ``size-1`` adds, then scale, add, power, divide: ``size + 4`` FLOPs.
+
+Saved for backward: batch norm in training keeps its input and the batch's mean and inverse standard
+deviation (save_mean, save_invstd: C values each, in the weights' dtype); its output is left to the
+next layer. LRN is composite (torch.nn.functional.local_response_norm): it keeps the input, the
+zero-padded squares the window averages, the base of the power and the divisor.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..shape import ArgumentError, numel
-from .base import Layer, register
+from .base import Layer, register, saves_input, saves_own
 
 
 @dataclass(kw_only=True)
@@ -42,6 +47,9 @@ class BatchNormNd(Layer):
 
     def flops(self, inputs, out):
         return 2 * numel(out)
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), saves_own("save_mean and save_invstd", 2 * inputs[0][0], "param", per_image=False)]
 
     def to_torch(self, inputs):
         from torch import nn
@@ -93,6 +101,23 @@ class LocalResponseNorm(Layer):
 
     def flops(self, inputs, out):
         return (self.size + 4) * numel(out)
+
+    def saved_for_backward(self, inputs, out, device):
+        x = inputs[0]
+        squares = (x[0] + self.size - 1) * numel(x[1:])
+        pooled, rest = self._autocast_dtypes(x, device)
+        return [saves_input(), saves_own("padded squares", squares, pooled),
+                saves_own("base of the power", numel(x), rest), saves_own("divisor", numel(x), rest)]
+
+    def _autocast_dtypes(self, x, device) -> tuple[str, str]:
+        """Under autocast, the squares' average and the power: on the CPU, avg_pool3d (for [C, H, W] and up)
+        runs in float32 and so does all after it; on CUDA, pow runs in float32."""
+        if device == "cpu":
+            return ("float32", "float32") if len(x) > 2 else ("input", "input")
+        return "input", "float32"
+
+    def autocast_dtype(self, inputs, dtypes, low, device):
+        return "fp32" if self._autocast_dtypes(inputs[0], device)[1] == "float32" else dtypes[0]
 
     def to_torch(self, inputs):
         from torch import nn

@@ -4,6 +4,11 @@ Output size as for convolutions, with ``ceil_mode`` rounding up (torch.nn.MaxPoo
 window must start inside the input or its left padding). Pooling has no parameters and no MACs;
 FLOPs per output value: max pooling ``K-1`` comparisons, average pooling ``K`` (K-1 adds, 1 divide).
 Adaptive pooling (torch.nn.AdaptiveAvgPool2d) uses windows from ``floor(i*N/O)`` to ``ceil((i+1)*N/O)``.
+
+Saved for backward: max pooling keeps its input and the int64 indices of the maxima (one per output
+value); average pooling its input; global average pooling (a mean) nothing, and so adaptive average
+pooling to size 1, which PyTorch computes as a mean; global max pooling its indices. CPU autocast
+runs the 3D max, average and adaptive pools in float32.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from math import gcd, prod
 from typing import ClassVar
 
 from ..shape import ArgumentError, Shape, as_tuple, effective_kernel, numel
-from .base import Layer, check_positive_output, register, spatial_ndim
+from .base import Layer, check_positive_output, register, saves_input, saves_own, spatial_ndim
 from .conv import Ints, Window, make_window
 
 
@@ -43,6 +48,12 @@ class PoolNd(Layer):
     def flops(self, inputs, out):
         window = prod(self.window(inputs[0]).kernel)
         return numel(out) * (window - 1 if self.kind == "max" else window)
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), *([saves_own("indices", numel(out), "int64")] if self.kind == "max" else [])]
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cpu" and len(inputs[0]) == 4 else None
 
     def receptive_field(self, inputs, fields):
         w = self.window(inputs[0])
@@ -115,6 +126,9 @@ class GlobalPool(Layer):
         x = inputs[0]
         return numel(x) if self.kind == "avg" else numel(x) - x[0]
 
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_own("indices", numel(out), "int64")] if self.kind == "max" else []
+
     def receptive_field(self, inputs, fields):
         return fields[0].whole(inputs[0][1:])
 
@@ -167,6 +181,14 @@ class AdaptivePoolNd(Layer):
     def out_shape(self, inputs):
         x = inputs[0]
         return (x[0], *self._sizes(x))
+
+    def saved_for_backward(self, inputs, out, device):
+        if self.kind == "max":
+            return [saves_input(), saves_own("indices", numel(out), "int64")]
+        return [] if numel(out[1:]) == 1 else [saves_input()]
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cpu" and len(inputs[0]) == 4 else None
 
     def flops(self, inputs, out):
         x = inputs[0]

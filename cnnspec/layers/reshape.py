@@ -1,6 +1,8 @@
 """Layers that move no arithmetic: flatten, identity, dropout (identity at inference).
 
-Their outputs are views of their inputs, so they add no memory.
+Their outputs are views of their inputs, so they add no memory; none keeps anything for backward but
+dropout in training, which multiplies by a mask and keeps it: bool on CUDA (native_dropout), on the
+CPU a tensor of the input's dtype holding 0 or 1/(1-p) (torch's _dropout_impl).
 """
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from math import prod
 from typing import ClassVar
 
 from ..shape import ArgumentError
-from .base import Layer, register
+from .base import Layer, register, saves_own
+from ..shape import numel
 
 
 @register
@@ -34,6 +37,9 @@ class Flatten(Layer):
         start, end = self._axes(x)
         return x[:start] + (prod(x[start:end]),) + x[end:]
 
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
     def receptive_field(self, inputs, fields):
         x = inputs[0]
         start, _ = self._axes(x)
@@ -50,6 +56,9 @@ class Identity(Layer):
     type_name: ClassVar[str] = "identity"
     memory: ClassVar[str] = "view"
 
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
     def to_torch(self, inputs):
         from torch import nn
         return nn.Identity()
@@ -61,6 +70,13 @@ class Dropout(Layer):
     type_name: ClassVar[str] = "dropout"
     memory: ClassVar[str] = "view"
     p: float = 0.5
+
+    def saved_for_backward(self, inputs, out, device):
+        if self.p == 0:
+            return []  # the input passes through
+        if self.p == 1:
+            return [saves_own("zero", 1, "input", per_image=False)]  # multiplied by a 0-dim zero
+        return [saves_own("mask", numel(out), "bool" if device == "cuda" else "input")]
 
     def out_shape(self, inputs):
         if not 0 <= self.p <= 1:

@@ -4,6 +4,8 @@ Upsample (torch.nn.Upsample): ``floor(N * scale_factor)`` or a fixed ``size``; F
 nearest 0, (bi/tri)linear ``2^d`` products and ``2^d - 1`` adds. Ronneberger et al. (U-Net, 2015)
 crop the contracting path's feature map to the expanding path's size before concatenation:
 ``center_crop`` with a second input takes that input's spatial size.
+
+None of them keeps a tensor for backward (only sizes). CUDA autocast runs upsampling in float32.
 """
 from __future__ import annotations
 
@@ -48,6 +50,12 @@ class Upsample(Layer):
             return (x[0], *as_tuple(self.size, len(x) - 1, "size"))
         return check_positive_output(self, x, (x[0], *(floor(n * f) for n, f in zip(x[1:], scales))))
 
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None
+
     def flops(self, inputs, out):
         if self.mode == "nearest":
             return 0
@@ -83,6 +91,9 @@ class ZeroPad(Layer):
         x = inputs[0]
         return check_positive_output(self, x, (x[0], *(n + a + b for n, (a, b) in zip(x[1:], self._pads(x)))))
 
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
     def receptive_field(self, inputs, fields):
         pads = self._pads(inputs[0])
         ones = (1,) * len(pads)
@@ -116,6 +127,9 @@ class CenterCrop(Layer):
 
     def out_shape(self, inputs):
         return (inputs[0][0], *self._target(inputs))
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
 
     def offsets(self, inputs) -> tuple[int, ...]:
         """Rows/columns dropped at the start of each axis (torchvision's center_crop rounding)."""

@@ -12,10 +12,16 @@ from torch.nn import functional as F
 
 
 class Add(nn.Module):
+    """The sum of the inputs; in place, into the first (torchvision's ``out += identity``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = out.add_(x) if self.inplace else out + x
         return out
 
 

@@ -28,9 +28,9 @@ def output_is_saved(module) -> bool:
 
 @pytest.mark.parametrize("type_name, arguments", [(name, arguments) for name in ACTIVATIONS
                                                   for arguments in variants(name)])
-def test_output_saved_for_backward_is_what_autograd_saves(type_name, arguments):
+def test_saves_output_is_what_autograd_saves(type_name, arguments):
     layer = LAYERS[type_name].from_arguments(dict(arguments))
-    assert layer.output_saved_for_backward == output_is_saved(layer.to_torch([(3, 4, 4)]))
+    assert layer.saves_output([(3, 4, 4)], (3, 4, 4)) == output_is_saved(layer.to_torch([(3, 4, 4)]))
 
 
 def test_in_place_defaults_follow_torchvision():

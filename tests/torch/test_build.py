@@ -99,7 +99,8 @@ def test_in_place_after_any_activation_still_trains(first):
             assert model.get_submodule(graph.nodes[-1].name).inplace == graph.nodes[-1].layer.inplace
     saved = graph_of(f"input: [3, 4, 4]\nlayers:\n  - conv2d: {{out_channels: 2, kernel_size: 1}}\n  - {first}\n"
                      "  - relu\n")
-    assert saved.nodes[-1].layer.inplace is not saved.nodes[-2].layer.output_saved_for_backward
+    producer = saved.nodes[-2]
+    assert saved.nodes[-1].layer.inplace is not producer.layer.saves_output(producer.in_shapes, producer.out_shape)
 
 
 @pytest.mark.parametrize("type_name, inputs, arguments", [
