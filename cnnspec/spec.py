@@ -43,9 +43,9 @@ MAX_EXPANDED_VALUES = 1_000_000
 MAX_LAYERS = 100_000
 """More layers than any network needs (the benchmark's generated spec has 10,000); a `repeat:` beyond
 it is refused before it is expanded, rather than running for minutes."""
-MAX_BLOCK_DEPTH = 1_000
-"""Block instances nested in each other; far more than any network (a 400-level chain of distinct blocks
-expands), few enough that expansion's Python frames fit once it raises the recursion limit."""
+MAX_BLOCK_DEPTH = 500
+"""Block instances nested in each other: far more than any network needs, and few enough that every command
+handles them (torch's module tree and the graph's clusters recurse per level; 1,000 levels overflow them)."""
 SHAPE_NAMES = ("in_channels", "in_shape")
 RESERVED_NAMES = {"index": "the repetition number", "in_channels": "the channels of what a layer reads",
                   "in_shape": "the shape of what a layer reads"}

@@ -250,3 +250,11 @@ def test_readme_graph_svgs_name_every_layer(spec):
     tooltips = [a.get("{http://www.w3.org/1999/xlink}title") or "" for a in root.iter(SVG + "a")]
     drawn = {name for tip in tooltips for name in tip.split(", ")}
     assert drawn >= {node.name for node in load(spec).nodes}
+
+
+def test_blocks_nested_as_deep_as_the_language_allows_draw_in_every_format():
+    from cnnspec.spec import MAX_BLOCK_DEPTH
+    from tests.test_spec import nested_blocks
+    picture = drawing.layout_graph(build_graph(cnnspec.parse_spec(nested_blocks(MAX_BLOCK_DEPTH), "deep.yaml")))
+    assert drawing.to_dot(picture).count("subgraph") == drawing.to_mermaid(picture).count("subgraph ") > 0
+    assert 'class="cluster"' in drawing.to_svg(picture, layout="builtin")

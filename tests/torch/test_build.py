@@ -476,3 +476,13 @@ def test_an_output_too_large_for_a_torch_tensor_is_a_located_error():
                                                 r"values per image, more than a PyTorch tensor can hold") as caught:
         cnnspec.build(build_graph(cnnspec.parse_spec(spec, "wide.yaml")), device="meta")
     assert str(caught.value.loc) == "wide.yaml:1:8"
+
+
+def test_blocks_nested_as_deep_as_the_language_allows_build_run_and_export():
+    from cnnspec.spec import MAX_BLOCK_DEPTH
+    from cnnspec.torch.export import export_python
+    from tests.test_spec import nested_blocks
+    graph = build_graph(cnnspec.parse_spec(nested_blocks(MAX_BLOCK_DEPTH), "deep.yaml"))
+    model = build_module(graph)
+    assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+    assert len(list(model.named_modules())) > MAX_BLOCK_DEPTH and "class" in export_python(graph)
