@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
@@ -327,14 +327,25 @@ UNIT_WORDS = {"memory": "values", "macs": "MACs", "flops": "FLOPs"}
 
 
 def check_expect(spec_path: str) -> list[Finding]:
-    """The figures of a spec's ``expect:`` section. YAML files without one (other configs) are not read."""
+    """The figures of a spec's ``expect:`` section, and of each of its variants' (subjects named after the
+    variant). YAML files with neither (other configs) are not read."""
     text = read_exact(spec_path)
-    top_level = re.search(r"^expect\s*:", text, re.M)
-    if not top_level:
+    if not re.search(r"^(expect|variants)\s*:", text, re.M):
         return []
     graph = load(spec_path)
+    findings = expect_findings(spec_path, text, graph)
+    for variant in graph.spec.variants:
+        findings += [replace(finding, subject=f"{variant}: {finding.subject}")
+                     for finding in expect_findings(spec_path, text, load(spec_path, overrides={"variant": variant}))]
+    return findings
+
+
+def expect_findings(spec_path: str, text: str, graph) -> list[Finding]:
     expect = graph.spec.expect
+    if expect is None:
+        return []
     if not isinstance(expect, Mapping):
+        top_level = re.search(r"^expect\s*:", text, re.M)
         line = text.count("\n", 0, top_level.start()) + 1
         raise SpecError("expect: must be a mapping of figures", Loc(spec_path, line, 1))
     analysis = analyze(graph)

@@ -167,12 +167,17 @@ def validate(specs: List[str] = typer.Argument(..., help="Spec files or built-in
 
 @app.command("list")
 def list_specs():
-    """The built-in specs, usable by name: `cnnspec analyze vgg16`."""
-    from .spec import builtin_specs, read_yaml
+    """The built-in specs, usable by name: `cnnspec analyze vgg16`; a family once, with its variants."""
+    import textwrap
+
+    from .spec import builtin_specs, read_variants, read_yaml
     for name, path in builtin_specs().items():
         data = read_yaml(str(path), path.read_text())
         description = str(data.get("description", "")).strip().splitlines()
         echo(f"{name:<20} {description[0] if description else ''}")
+        variants = ", ".join(read_variants(data))
+        if variants:
+            echo(textwrap.fill(variants, 79, initial_indent=" " * 21 + "variants: ", subsequent_indent=" " * 31))
 
 
 @app.command()

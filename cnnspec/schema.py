@@ -85,5 +85,10 @@ def spec_schema() -> dict[str, Any]:
             "expect": {"type": "object", "description": "Published figures that `cnnspec check` verifies"},
             "train": {"type": "object", "description": "Training defaults for `cnnspec build --train`"},
             "init": {"description": "Weight initialization: default, kaiming, xavier, ..."},
+            "variants": {"type": "object", "description": "Named variants of a family spec, each a built-in name",
+                         "additionalProperties": {
+                             "type": ["object", "null"], "additionalProperties": False,
+                             "properties": {"args": {"type": "object"}, "description": {"type": "string"},
+                                            "input": {"$ref": "#/properties/input"}, "expect": {"type": "object"}}}},
         },
     }

@@ -33,7 +33,9 @@ from .shape import Shape
 
 LAYER_KEYS = {"type", "name", "inputs", "repeat", "first", "when", "trainable"}
 TOP_KEYS = {"name", "description", "input", "include", "args", "blocks", "layers", "outputs", "expect",
-            "train", "init"}
+            "train", "init", "variants"}
+VARIANT_KEYS = {"args", "input", "description", "expect"}
+"""What a variant of a family spec may set (efficientnet_b3: its widths, resolution and published figures)."""
 BLOCK_KEYS = {"args", "inputs", "layers", "output", "description"}
 REQUIRED = "required"
 INIT_SCHEMES = ("default", "kaiming", "kaiming_uniform", "xavier", "xavier_normal", "orthogonal")
@@ -191,6 +193,8 @@ class Spec:
     train: Any = None
     init: Any = None
     blocks: dict[str, str] = field(default_factory=dict)  # block instance -> block type
+    variant: str | None = None  # the variant of a family spec this is ('efficientnet_b3'), if any
+    variants: list[str] = field(default_factory=list)  # every variant the file defines
 
 
 @dataclass
@@ -829,7 +833,33 @@ def builtin_dir() -> Path:
 
 
 def builtin_specs() -> dict[str, Path]:
+    """The built-in spec files by name; a family file (``efficientnet``) is listed once, its variants not."""
     return {p.stem: p for p in sorted(builtin_dir().glob("*.yaml")) if not p.stem.startswith("_")}
+
+
+def _defines_variant(text: str, name: str) -> bool:
+    """A cheap look at the text before parsing it: a `variants:` section and a key of that name."""
+    return (re.search(r"^variants\s*:", text, re.M) is not None
+            and re.search(rf"^[ \t]+{re.escape(name)}\s*:", text, re.M) is not None)
+
+
+def builtin_variants() -> dict[str, Path]:
+    """Every variant of the built-in family specs ('resnext50_32x4d') -> the file that defines it."""
+    found: dict[str, Path] = {}
+    for path in builtin_specs().values():
+        text = path.read_text()
+        if re.search(r"^variants\s*:", text, re.M):
+            found.update(dict.fromkeys(read_variants(read_yaml(str(path), text)), path))
+    return found
+
+
+def find_variant(name: str) -> Path | None:
+    """The family file that defines variant ``name``, parsing only files whose text mentions it."""
+    for path in builtin_specs().values():
+        text = path.read_text()
+        if _defines_variant(text, name) and name in read_variants(read_yaml(str(path), text)):
+            return path
+    return None
 
 
 def find_spec(name_or_path: str) -> Path:
@@ -842,20 +872,76 @@ def find_spec(name_or_path: str) -> Path:
         return builtin
     if path.exists():
         raise SpecError(f"'{name_or_path}' is not a file")
-    suggestion = closest(name_or_path, builtin_specs())
+    suggestion = closest(name_or_path, [*builtin_specs(), *builtin_variants()])
     raise SpecError(f"no spec file '{name_or_path}' and no built-in spec of that name{suggestion}; "
                     "`cnnspec list` shows the built-in specs")
 
 
 def load_spec(name_or_path: str, input_shape: tuple[int, ...] | None = None,
               overrides: dict[str, Any] | None = None) -> Spec:
-    """Read and expand a spec; ``input_shape`` and ``overrides`` (of top-level args) replace the file's."""
-    path = find_spec(str(name_or_path))
+    """Read and expand a spec; ``input_shape`` and ``overrides`` (of top-level args) replace the file's.
+    A built-in variant name ('efficientnet_b3') loads its family file with that variant."""
+    name = str(name_or_path)
+    path = None if Path(name).exists() or name.removesuffix(".yaml") in builtin_specs() else find_variant(name)
+    if path is not None:
+        overrides = {**(overrides or {}), "variant": name}
+    else:
+        path = find_spec(name)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"cannot read the spec: {error}", Loc(str(path), 1, 1)) from None
     return parse_spec(text, str(path), input_shape, overrides)
+
+
+def read_variants(data: Mapping) -> dict[str, Mapping]:
+    """The ``variants:`` of a family spec: name -> {args, input, description, expect}, each checked (the args
+    it sets must be the spec's own)."""
+    if "variants" not in data:
+        return {}
+    raw = data["variants"]
+    if not isinstance(raw, Mapping):
+        raise SpecError("variants must map each variant's name to its args, input, description and expect",
+                        data.locs["variants"])
+    for name, body in raw.items():
+        loc = raw.key_locs[name]
+        if not re.fullmatch(r"[A-Za-z_][\w.\-]*", name):
+            raise SpecError(f"a variant name must be a word (letters, digits, _ . -). Received: {name!r}", loc)
+        if body is None:
+            body = raw[name] = _as_mapping({}, loc)
+        if not isinstance(body, Mapping):
+            raise SpecError(f"variant '{name}' must be a mapping of {', '.join(sorted(VARIANT_KEYS))}", loc)
+        for key in body:
+            if key not in VARIANT_KEYS:
+                raise SpecError(f"variant '{name}' has an unknown key '{key}'{closest(key, VARIANT_KEYS)}; "
+                                f"a variant sets {', '.join(sorted(VARIANT_KEYS))}", body.key_locs[key])
+        for key in ("args", "expect"):
+            if key in body and not isinstance(body[key], Mapping):
+                raise SpecError(f"the {key} of variant '{name}' must be a mapping", body.locs[key])
+        top = data.get("args") if isinstance(data.get("args"), Mapping) else {}
+        for key in body.get("args", {}):
+            if key not in top:
+                raise SpecError(f"variant '{name}' sets argument '{key}', which the spec's args: do not define"
+                                f"{closest(key, top)}", body["args"].key_locs[key])
+    return raw
+
+
+def select_variant(data: Mapping, variants: dict[str, Mapping], overrides: dict[str, Any]) -> tuple[str | None, Mapping]:
+    """(name, body) of the variant ``--set variant=NAME`` (or a built-in variant name) asks for, taken out of
+    ``overrides``; (None, {}) without one."""
+    top = data.get("args", {})
+    if "variant" in top:
+        if variants:
+            raise SpecError("a spec with variants: cannot have an argument named 'variant'", top.key_locs["variant"])
+        return None, _as_mapping({}, data.loc)
+    if "variant" not in overrides:
+        return None, _as_mapping({}, data.loc)
+    name = overrides.pop("variant")
+    if name not in variants:
+        listing = f"; its variants are: {', '.join(variants)}" if variants else " (it defines no variants:)"
+        raise SpecError(f"the spec has no variant '{name}'{closest(str(name), variants)}{listing}",
+                        data.locs.get("variants", data.loc))
+    return name, variants[name]
 
 
 @gc_paused
@@ -874,21 +960,27 @@ def parse_spec(text: str, path: str = "<spec>", input_shape: tuple[int, ...] | N
     if not isinstance(top_values, dict):
         raise SpecError("args must be a mapping of names to values", data.locs["args"])
     check_argument_names(top_values, getattr(top_values, "key_locs", {}))
-    for key in overrides or {}:
+    overrides = dict(overrides or {})
+    variants = read_variants(data)
+    chosen, variant = select_variant(data, variants, overrides)
+    for key in overrides:
         if key not in top_values:
             raise SpecError(f"the spec has no argument '{key}'{closest(key, top_values)}", data.locs.get("args"))
-    top_values = {**top_values, **(overrides or {})}
-    shape = input_shape or parse_input_shape(data["input"], data.locs["input"])
+    top_values = {**top_values, **variant.get("args", {}), **overrides}
+    input_loc = variant.locs["input"] if "input" in variant else data.locs["input"]
+    shape = input_shape or parse_input_shape(variant.get("input", data["input"]), input_loc)
     blocks = read_blocks(data, path, {str(Path(path).resolve())})
     expander = Expander(path, blocks, dict(top_values), shape)
     with frames_for_nesting():
         last = expander.expand_list(data["layers"], expander.top, "input")
     expander.resolve_pending(expander.top)
     outputs, output_locs = read_outputs(data, expander, last)
-    name = data.get("name", Path(path).stem)
-    return Spec(str(name), path, shape, expander.nodes, outputs, data.locs["input"], output_locs,
-                description=str(data.get("description", "")), expect=data.get("expect"), train=data.get("train"),
-                init=read_init(data), blocks=expander.instances)
+    name = chosen or data.get("name", Path(path).stem)
+    description = variant.get("description", data.get("description", ""))
+    expect = variant.get("expect") if chosen else data.get("expect")
+    return Spec(str(name), path, shape, expander.nodes, outputs, input_loc, output_locs,
+                description=str(description), expect=expect, train=data.get("train"),
+                init=read_init(data), blocks=expander.instances, variant=chosen, variants=list(variants))
 
 
 @contextlib.contextmanager

@@ -5,6 +5,8 @@ must agree exactly: params, MACs, buffers, and the output shape of every leaf mo
 order. Where a spec and torchvision differ in what is a module, the tables below say so, with the
 reason; nothing else is skipped. Then every built-in spec: analyzes without warnings (except those
 listed with a reason), passes its own expect: figures, builds in torch with the parameters counted.
+A family file (squeezenet.yaml) is one spec whose variants are built-in names (squeezenet1_1); each
+variant is checked as a spec of its own. tests/test_zoo.py holds torchvision's published figures.
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from typer.testing import CliRunner
 
 import cnnspec
 from cnnspec.cli import app
-from cnnspec.spec import builtin_dir, builtin_specs
+from cnnspec.spec import builtin_dir, builtin_specs, builtin_variants
+
+NAMES = sorted({*builtin_specs(), *builtin_variants()})
+"""Every built-in name: the spec files and the variants of the family files."""
 
 REFERENCE_MODELS = ["alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn", "googlenet", "inception_v3",
                     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet121"]
@@ -100,14 +105,17 @@ def test_torch_builds_the_parameters_and_buffers_the_analyzer_counts(analyses):
         assert sum(b.numel() for b in model.buffers()) == totals.buffers, name
 
 
+SQUEEZENET_CONV1 = {"conv1": "torchvision's conv1 (no padding) on 224 floors (224 - k)/2 + 1 and never sees "
+                             "the last row and column, as the Caffe original on 224 did"}
 ALLOWED_WARNINGS = {
     "mnist1d_cnn": {"conv.0.conv": "the course's 40 -> 19: (40 - 3)/2 + 1 = 19.5 floors, the last sample "
                                    "is never seen (as in the course's PyTorch code)"},
+    "squeezenet": SQUEEZENET_CONV1, "squeezenet1_0": SQUEEZENET_CONV1, "squeezenet1_1": SQUEEZENET_CONV1,
 }
 """spec -> {layer: reason}: the only warnings `cnnspec analyze` may print on a built-in spec."""
 
 
-@pytest.mark.parametrize("name", sorted(builtin_specs()))
+@pytest.mark.parametrize("name", NAMES)
 def test_analyze_runs_clean(name):
     result = CliRunner().invoke(app, ["analyze", name])
     assert result.exit_code == 0, result.output
@@ -122,12 +130,22 @@ def test_every_spec_passes_its_expect_figures():
 
 @pytest.mark.parametrize("name", sorted(builtin_specs()))
 def test_every_spec_cites_its_source_and_describes_itself(name):
-    """Header comment (source, then the course's design ideas), description: and expect: sections.
-    inception3a_naive is the other helper's comparison variant: its header says why it is wasteful."""
+    """Header comment (source, then the course's design ideas), description: and expect: sections (in a
+    family, every variant has its expect:). inception3a_naive is the other helper's comparison variant:
+    its header says why it is wasteful."""
     text = (builtin_dir() / f"{name}.yaml").read_text()
     assert text.startswith("# ")
     assert "Design ideas" in text or name == "inception3a_naive"
-    assert re.search(r"^description: \S", text, re.M) and re.search(r"^expect:", text, re.M)
+    assert re.search(r"^description: \S", text, re.M)
+    variants = cnnspec.load(name).spec.variants
+    assert re.search(r"^expect:", text, re.M) or variants
+    for variant in variants:
+        assert cnnspec.load(variant).spec.expect, variant
+
+
+def test_variant_names_are_unique_and_name_no_file():
+    found = [name for path in builtin_specs().values() for name in cnnspec.load(str(path)).spec.variants]
+    assert len(found) == len(set(found)) and not set(found) & set(builtin_specs())
 
 
 def test_shared_block_files_are_not_listed():
