@@ -350,6 +350,36 @@ def check(paths: List[str] = typer.Argument(..., help="Markdown files, specs wit
     raise typer.Exit(checks.exit_code(findings))
 
 
+class ExplainFormat(str, enum.Enum):
+    text = "text"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+def explain(targets: Optional[List[str]] = typer.Argument(None, help="A spec, then layers or blocks to explain "
+                                                         "(none: the network's totals as sums)."),
+            format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f",
+                                                 help="text, md (LaTeX math for notes and Jupyter) or json."),
+            input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
+            dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
+            batch: int = typer.Option(1, min=1, help="Batch size for the training memory."),
+            optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory.")):
+    """Show the working: every figure as a formula with the layer's numbers in, and totals as sums."""
+    from . import explain as explaining
+    from .analysis import analyze as run
+    if not targets:
+        raise SpecError("explain takes a spec, and optionally layers or blocks")
+    graph = load_graph(targets[0], input, set)
+    sections = explaining.explain(graph, run(graph, dtype.value, batch, optimizer.value), targets[1:])
+    if format is ExplainFormat.json:
+        echo(explaining.to_json(sections))
+    elif format is ExplainFormat.md:
+        echo(explaining.to_markdown(sections))
+    else:
+        echo(explaining.to_text(sections, explaining.text_style(sys.stdout.encoding)))
+
+
 class By(str, enum.Enum):
     total = "total"
     block = "block"

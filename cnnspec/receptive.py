@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .formula import Formula, Sym, call, ceil, per_axis
+
 
 @dataclass(frozen=True)
 class ReceptiveField:
@@ -77,6 +79,50 @@ class ReceptiveField:
             start.append(_whole(_half(low + high)))
             jump.append(max(f.jump[axis] for f in fields))
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+    # --- the same recurrences as formulas with the numbers in (cnnspec explain) ---------------
+    def window_formulas(self, kernel, stride, dilation) -> list[Formula]:
+        """``r_out = r_in + (K-1)*D*j_in`` and ``j_out = j_in*S`` per axis, for what ``through_window`` changes."""
+        def size(r, j, k, d):
+            growth = Sym("K", k) - 1
+            return Sym("r_in", r) + (growth * Sym("D", d) if d != 1 else growth) * Sym("j_in", j)
+        return (per_axis("field", size, self.size, self.jump, kernel, dilation, changed=[k > 1 for k in kernel])
+                + per_axis("jump", lambda j, s: Sym("j_in", j) * Sym("S", s), self.jump, stride,
+                           changed=[s != 1 for s in stride]))
+
+    def transpose_formulas(self, kernel, stride, dilation) -> list[Formula]:
+        """Each output of a transposed conv sees ``ceil(k_eff/S)`` inputs; the grid gets S times finer."""
+        def size(r, j, k, s, d):
+            window = Sym("K", k) if d == 1 else Sym("D", d) * (Sym("K", k) - 1) + 1
+            return Sym("r_in", r) + (ceil(window / Sym("S", s)) - 1) * Sym("j_in", j)
+        taps = [-(-(d * (k - 1) + 1) // s) for k, s, d in zip(kernel, stride, dilation)]
+        return (per_axis("field", size, self.size, self.jump, kernel, stride, dilation, changed=[t > 1 for t in taps])
+                + per_axis("jump", lambda j, s: Sym("j_in", j) / Sym("S", s), self.jump, stride,
+                           changed=[s != 1 for s in stride]))
+
+    def upsample_formulas(self, scale, taps: int) -> list[Formula]:
+        def size(r, j):
+            return Sym("r_in", r) + (Sym("T", taps) - 1) * Sym("j_in", j)
+        return (per_axis("field", size, self.size, self.jump, changed=[taps > 1] * len(scale),
+                         note="T: interpolation taps per axis")
+                + per_axis("jump", lambda j, f: Sym("j_in", j) / Sym("scale", f), self.jump, scale,
+                           changed=[f != 1 for f in scale]))
+
+    @staticmethod
+    def union_formulas(fields: list[ReceptiveField]) -> list[Formula]:
+        """Where branches meet: the span from the lowest field start to the highest field end, per axis."""
+        if all(f == fields[0] for f in fields):
+            return []
+        def size(*axis):
+            starts, sizes = axis[:len(fields)], axis[len(fields):]
+            ends = [Sym(f"s_{i}", s) + Sym(f"r_{i}", r) / 2 for i, (s, r) in enumerate(zip(starts, sizes), 1)]
+            begins = [Sym(f"s_{i}", s) - Sym(f"r_{i}", r) / 2 for i, (s, r) in enumerate(zip(starts, sizes), 1)]
+            return call("max", *ends) - call("min", *begins)
+        columns = [f.start for f in fields] + [f.size for f in fields]
+        return (per_axis("field", size, *columns, note="s: the centre of each input's field, r: its size")
+                + per_axis("jump", lambda *jumps: call("max", *(Sym(f"j_{i}", j) for i, j in enumerate(jumps, 1))),
+                           *[f.jump for f in fields], changed=[len({f.jump[a] for f in fields}) > 1
+                                                               for a in range(len(fields[0].jump))]))
 
     def describe(self) -> str:
         return "x".join(_number(s) for s in self.size)

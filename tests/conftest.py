@@ -16,3 +16,13 @@ def torchvision_reference() -> dict:
 def analyze_text(text: str, **kwargs):
     """Analyze a spec given as YAML text (tests write small specs inline)."""
     return cnnspec.analyze(cnnspec.graph.build_graph(cnnspec.parse_spec(text, "test.yaml")), **kwargs)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--overwrite", action="store_true", default=False,
+                     help="Rewrite golden files (tests/data/explain/golden) from what the code prints now.")
+
+
+@pytest.fixture
+def overwrite(request) -> bool:
+    return request.config.getoption("--overwrite")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from ..formula import Formula, Num, times, values
 from ..shape import ArgumentError, numel
 from .base import SAVES_OUTPUT, SAVES_WEIGHT, Layer, register, saves_input, saves_own
 
@@ -33,6 +34,10 @@ class Activation(Layer):
 
     def flops(self, inputs, out):
         return self.flops_per_value * numel(out)
+
+    def formulas(self, inputs, out):
+        per_value = "exp, sum and divide" if self.flops_per_value == 3 else "one operation"
+        return [Formula("flops", times(values(out), Num(self.flops_per_value)), note=f"{per_value} per value")]
 
     def torch_arguments(self) -> dict:
         return {}

@@ -25,6 +25,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from ..formula import Formula
 from ..receptive import ReceptiveField
 from ..shape import ArgumentError, Shape, numel
 
@@ -149,6 +150,18 @@ class Layer:
         """Things a careful reader would point out (an output size that needed flooring...)."""
         return []
 
+    # --- the working, for `cnnspec explain` --------------------------------------------------
+    def formulas(self, inputs: list[Shape], out: Shape) -> list[Formula]:
+        """The figures above as formulas with this layer's numbers in: every output axis that differs
+        from the input's, and params, buffers, MACs and FLOPs where they are not zero; the warnings'
+        arithmetic too. Each layer type declares its own (tests/test_explain.py holds every one to
+        the figures above)."""
+        raise NotImplementedError(f"{self.type_name} declares no formulas")
+
+    def receptive_field_formulas(self, inputs: list[Shape], fields: list[ReceptiveField]) -> list[Formula]:
+        """How ``receptive_field`` changes the field, as formulas; beside it wherever it is overridden."""
+        return ReceptiveField.union_formulas(fields)
+
     def to_torch(self, inputs: list[Shape]):
         """The equivalent torch.nn.Module; torch is imported inside, never at module level."""
         raise NotImplementedError(f"{self.type_name} has no torch module")
@@ -188,6 +201,9 @@ class Input(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def formulas(self, inputs, out):
+        return []  # its memory is every tensor's: C x H x W values
 
 
 @functools.cache

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import ClassVar, Literal
 
+from ..formula import (AXES, Expr, Formula, Sym, ceil, floor, mac_flops, parameters, per_axis, positions, product,
+                       times, values)
 from ..receptive import ReceptiveField
 from ..shape import (ArgumentError, Shape, as_tuple, conv_out, conv_transpose_out, effective_kernel,
                      exact_conv_out, numel, same_padding)
@@ -40,7 +42,31 @@ def untiled_warning(axis: str, n: int, kernel: int, stride: int, padding: int, d
             f"floored to {out}; the last {unseen - padding} input position(s) are never seen")
 
 
-AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+def kernel_symbols(kernel: tuple[int, ...]) -> list[Sym]:
+    """K x K for a square kernel, as the course writes it; K_h x K_w otherwise."""
+    if len(set(kernel)) == 1:
+        return [Sym("K", kernel[0])] * len(kernel)
+    return [Sym(f"K_{axis[0]}", k) for axis, k in zip(AXES[len(kernel)], kernel)]
+
+
+def window_span(n: int, extra: int, kernel: int, padding: int, dilation: int) -> Expr:
+    """``N + 2P - K`` (``N + 2P - D(K-1) - 1`` when dilated): the positions a window can move over."""
+    padded = Sym("N", n) + (Sym("P_l", padding) + Sym("P_r", padding + extra) if extra else 2 * Sym("P", padding))
+    if dilation == 1:
+        return padded - Sym("K", kernel)
+    return padded - Sym("D", dilation) * (Sym("K", kernel) - 1) - 1
+
+
+def last_window_dropped(n: int, extra: int, kernel: int, stride: int, padding: int, dilation: int) -> bool:
+    """With ceil_mode, PyTorch drops a last window that would start in the right padding (``conv_out``)."""
+    rounded_up = -(-(n + extra + 2 * padding - effective_kernel(kernel, dilation)) // stride) + 1
+    return (rounded_up - 1) * stride >= n + extra + padding
+
+
+def window_size(n: int, extra: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> Expr:
+    """``floor((N + 2P - D(K-1) - 1)/S) + 1`` (ceil with ceil_mode), as ``conv_out`` computes it."""
+    size = (ceil if ceil_mode else floor)(window_span(n, extra, kernel, padding, dilation) / Sym("S", stride)) + 1
+    return size - 1 if ceil_mode and last_window_dropped(n, extra, kernel, stride, padding, dilation) else size
 
 
 @dataclass(kw_only=True)
@@ -56,6 +82,42 @@ class Window:
         extra = self.extra_right or (0,) * len(spatial)
         return tuple(conv_out(n + e, k, s, p, d, ceil_mode) for n, e, k, s, p, d in
                      zip(spatial, extra, self.kernel, self.stride, self.padding, self.dilation))
+
+    def size_formulas(self, spatial: tuple[int, ...], ceil_mode: bool = False) -> list[Formula]:
+        columns = (spatial, self.extra_right or (0,) * len(spatial), self.kernel, self.stride, self.padding,
+                   self.dilation)
+        note = ""
+        if ceil_mode:
+            dropped = any(last_window_dropped(*numbers) for numbers in zip(*columns))
+            note = "rounded up (ceil_mode)" + ("; PyTorch drops a last window that would start in the right "
+                                               "padding" if dropped else "")
+        return per_axis("output", lambda *numbers: window_size(*numbers, ceil_mode), *columns, note=note)
+
+    def tiling_formulas(self, spatial: tuple[int, ...]) -> list[Formula]:
+        """Where flooring drops input positions (``untiled_warning``): the exact quotient, the positions
+        never seen, and the nearest input sizes that tile (AlexNet conv1: 54.25 on 224; 227 tiles)."""
+        columns = (spatial, self.kernel, self.stride, self.padding, self.dilation)
+        untiled = [untiled_warning(axis, *numbers) is not None for axis, *numbers in zip(AXES[len(spatial)], *columns)]
+
+        def exact(n, k, s, p, d):
+            return window_span(n, 0, k, p, d) / Sym("S", s) + 1
+
+        def tiled(n, k, s, p, d):
+            return exact(n + s - (n + 2 * p - effective_kernel(k, d)) % s, k, s, p, d)
+
+        def dropped(n, k, s, p, d):
+            out = conv_out(n, k, s, p, d)
+            unseen = n + p - ((out - 1) * s + effective_kernel(k, d))
+            return (f"floored to {out}: input position {n - 1}, the last, is never seen" if unseen == 1 else
+                    f"floored to {out}: input positions {n - unseen}..{n - 1}, the last {unseen}, are never seen")
+
+        def tiles(n, k, s, p, d):
+            rest = (n + 2 * p - effective_kernel(k, d)) % s
+            smaller = n - rest + 2 * p >= effective_kernel(k, d)
+            return f"an input of {n + s - rest} tiles exactly" + (
+                f"; so does {n - rest}, with {conv_out(n, k, s, p, d)} outputs" if smaller else "")
+        return (per_axis("tiling", exact, *columns, changed=untiled, note=dropped)
+                + per_axis("tiling", tiled, *columns, changed=untiled, note=tiles))
 
     def warnings(self, spatial: tuple[int, ...]) -> list[str]:
         found = [untiled_warning(axis, n, k, s, p, d) for axis, n, k, s, p, d in
@@ -160,6 +222,23 @@ class ConvNd(Layer):
     def warnings(self, inputs):
         return self.window(inputs[0]).warnings(inputs[0][1:])
 
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        w = self.window(x)
+        c_in, c_out = Sym("C_in", x[0]), Sym("C_out", self.out_channels)
+        per_output = product(kernel_symbols(w.kernel)) * c_in
+        if self.groups != 1:
+            per_output = per_output / Sym("groups", self.groups)
+        macs = times(values(out, "_out", channels_last=True), per_output)
+        return [Formula("output", c_out, "channels", "out_channels"), *w.size_formulas(x[1:]),
+                *w.tiling_formulas(x[1:]), *parameters(per_output * c_out, c_out if self.bias else None),
+                Formula("macs", macs, note="outputs x products per output"),
+                mac_flops(macs.value, values(out, "_out", channels_last=True) if self.bias else None)]
+
+    def receptive_field_formulas(self, inputs, fields):
+        w = self.window(inputs[0])
+        return fields[0].window_formulas(w.kernel, w.stride, w.dilation)
+
     def to_torch(self, inputs):
         from torch import nn
         ndim = len(inputs[0]) - 1
@@ -249,6 +328,30 @@ class ConvTransposeNd(Layer):
     def receptive_field(self, inputs, fields):
         w = self.window(inputs[0])
         return fields[0].through_transpose(w.kernel, w.stride, w.padding, w.dilation)
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        w = self.window(x)
+        out_pad = as_tuple(self.output_padding, len(x) - 1, "output_padding")
+
+        def size(n, k, s, p, d, op):
+            grown = (Sym("N", n) - 1) * Sym("S", s) - 2 * Sym("P", p)
+            grown = grown + Sym("K", k) if d == 1 else grown + Sym("D", d) * (Sym("K", k) - 1) + 1
+            return grown + Sym("P_out", op) if op else grown
+        c_in, c_out = Sym("C_in", x[0]), Sym("C_out", self.out_channels)
+        per_input = c_out / Sym("groups", self.groups) if self.groups != 1 else c_out
+        per_input = product([per_input, *kernel_symbols(w.kernel)])
+        macs = times(values(x, "_in", channels_last=True), per_input)
+        return [Formula("output", c_out, "channels", "out_channels"),
+                *per_axis("output", size, x[1:], w.kernel, w.stride, w.padding, w.dilation, out_pad,
+                          note="in general (N-1)S - 2P + D(K-1) + output_padding + 1"),
+                *parameters(c_in * per_input, c_out if self.bias else None),
+                Formula("macs", macs, note="every input value meets every weight of its filters"),
+                mac_flops(macs.value, values(out, "_out", channels_last=True) if self.bias else None)]
+
+    def receptive_field_formulas(self, inputs, fields):
+        w = self.window(inputs[0])
+        return fields[0].transpose_formulas(w.kernel, w.stride, w.dilation)
 
     def to_torch(self, inputs):
         from torch import nn
@@ -344,6 +447,23 @@ class LocallyConnectedNd(Layer):
 
     def warnings(self, inputs):
         return self.window(inputs[0]).warnings(inputs[0][1:])
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        w = self.window(x)
+        c_out = Sym("C_out", self.out_channels)
+        per_output = product(kernel_symbols(w.kernel)) * Sym("C_in", x[0])
+        macs = times(values(out, "_out", channels_last=True), per_output)
+        return [Formula("output", c_out, "channels", "out_channels"), *w.size_formulas(x[1:]),
+                *w.tiling_formulas(x[1:]),
+                *parameters(times(positions(out, "_out"), per_output * c_out),
+                            values(out, "_out", channels_last=True) if self.bias else None),
+                Formula("macs", macs, note="as the convolution; a filter bank of its own at each position"),
+                mac_flops(macs.value, values(out, "_out", channels_last=True) if self.bias else None)]
+
+    def receptive_field_formulas(self, inputs, fields):
+        w = self.window(inputs[0])
+        return fields[0].window_formulas(w.kernel, w.stride, w.dilation)
 
     def to_torch(self, inputs):
         from ..torch.modules import LocallyConnected

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..formula import Formula, Sym, mac_flops, parameters
 from ..shape import ArgumentError
 from .base import SAVES_WEIGHT, Layer, register, saves_input
 
@@ -45,6 +46,13 @@ class Linear(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return [saves_input(), SAVES_WEIGHT]
+
+    def formulas(self, inputs, out):
+        f_in, f_out = Sym("F_in", inputs[0][0]), Sym("F_out", self.out_features)
+        return [Formula("output", f_out, "features", "out_features"),
+                *parameters(f_in * f_out, f_out if self.bias else None),
+                Formula("macs", f_in * f_out, note="one product per weight"),
+                mac_flops(inputs[0][0] * self.out_features, f_out if self.bias else None)]
 
     def to_torch(self, inputs):
         from torch import nn

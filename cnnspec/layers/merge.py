@@ -15,12 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..formula import Formula, Sym, times, total, values
 from ..shape import ArgumentError, Shape, format_shape, numel
 from .base import Layer, register, saves_input, saves_own
 
 
 def _listing(inputs: list[Shape]) -> str:
     return ", ".join(format_shape(x) for x in inputs)
+
+
+def merge_flops(inputs: list[Shape], out: Shape, operations: str) -> Formula:
+    return Formula("flops", times(values(out), Sym("n", len(inputs)) - 1),
+                   note=f"n - 1 {operations} per output value for n inputs")
 
 
 @register
@@ -48,6 +54,9 @@ class Add(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def formulas(self, inputs, out):
+        return [merge_flops(inputs, out, "adds")]
 
     def to_torch(self, inputs):
         from ..torch.modules import Add as Module
@@ -84,6 +93,9 @@ class Multiply(Layer):
             partial = self.out_shape([partial, inputs[index]])
         return saved
 
+    def formulas(self, inputs, out):
+        return [merge_flops(inputs, out, "products")]
+
     def to_torch(self, inputs):
         from ..torch.modules import Multiply as Module
         return Module()
@@ -113,6 +125,11 @@ class Concat(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def formulas(self, inputs, out):
+        axis = self.dim - 1
+        return [Formula("output", total([Sym(f"C_{i}", x[axis]) for i, x in enumerate(inputs, 1)]),
+                        "channels" if axis == 0 else f"axis {self.dim}", "the inputs side by side")]
 
     def to_torch(self, inputs):
         from ..torch.modules import Concat as Module

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..formula import Formula, Num, Sym, times, values
 from ..shape import ArgumentError, numel
 from .base import Layer, register, saves_input, saves_own
 
@@ -50,6 +51,14 @@ class BatchNormNd(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return [saves_input(), saves_own("save_mean and save_invstd", 2 * inputs[0][0], "param", per_image=False)]
+
+    def formulas(self, inputs, out):
+        channels = Sym("C", inputs[0][0])
+        found = [Formula("weights", channels, note="gamma, one scale per channel"),
+                 Formula("params", 2 * channels, note="gamma and beta")] if self.affine else []
+        if self.track_running_stats:
+            found.append(Formula("buffers", 2 * channels + 1, note="running mean and variance, num_batches_tracked"))
+        return found + [Formula("flops", times(values(out), Num(2)), note="a scale and a shift per value")]
 
     def to_torch(self, inputs):
         from torch import nn
@@ -118,6 +127,10 @@ class LocalResponseNorm(Layer):
 
     def autocast_dtype(self, inputs, dtypes, low, device):
         return "fp32" if self._autocast_dtypes(inputs[0], device)[1] == "float32" else dtypes[0]
+
+    def formulas(self, inputs, out):
+        return [Formula("flops", times(values(out), Sym("n", self.size) + 4),
+                        note="per value: n squares and adds over neighbouring channels, then scale, add, power, divide")]
 
     def to_torch(self, inputs):
         from torch import nn

@@ -17,9 +17,10 @@ from fractions import Fraction
 from math import gcd, prod
 from typing import ClassVar
 
+from ..formula import Formula, Num, Sym, call, per_axis, positions, product, times, values
 from ..shape import ArgumentError, Shape, as_tuple, effective_kernel, numel
 from .base import Layer, check_positive_output, register, saves_input, saves_own, spatial_ndim
-from .conv import Ints, Window, make_window
+from .conv import Ints, Window, kernel_symbols, make_window
 
 
 @dataclass(kw_only=True)
@@ -61,6 +62,19 @@ class PoolNd(Layer):
 
     def warnings(self, inputs):
         return [] if self.ceil_mode else self.window(inputs[0]).warnings(inputs[0][1:])
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        w = self.window(x)
+        window = product(kernel_symbols(w.kernel))
+        work = (window - 1, "comparisons per output") if self.kind == "max" else (
+            window, "adds and a divide per output")
+        return [*w.size_formulas(x[1:], self.ceil_mode), *([] if self.ceil_mode else w.tiling_formulas(x[1:])),
+                Formula("flops", times(values(out, "_out", channels_last=True), work[0]), note=work[1])]
+
+    def receptive_field_formulas(self, inputs, fields):
+        w = self.window(inputs[0])
+        return fields[0].window_formulas(w.kernel, w.stride, w.dilation)
 
     def to_torch(self, inputs):
         from torch import nn
@@ -132,6 +146,18 @@ class GlobalPool(Layer):
     def receptive_field(self, inputs, fields):
         return fields[0].whole(inputs[0][1:])
 
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        channels, window = Sym("C", x[0]), positions(x, "_in")
+        flops = Formula("flops", times(channels, window), note="H x W - 1 adds and a divide per channel") if \
+            self.kind == "avg" else Formula("flops", times(channels, window - 1), note="H x W - 1 comparisons per channel")
+        kept = per_axis("output", lambda n: Num(1), x[1:], note="keepdim") if self.keepdim else []
+        return [Formula("output", channels, "channels", "one value per channel"), *kept, flops]
+
+    def receptive_field_formulas(self, inputs, fields):
+        spatial = inputs[0][1:]
+        return fields[0].window_formulas(spatial, spatial, (1,) * len(spatial))
+
     def to_torch(self, inputs):
         from ..torch.modules import GlobalPool as Module
         return Module(self.kind, self.keepdim, spatial_axes=len(inputs[0]) - 1)
@@ -201,6 +227,22 @@ class AdaptivePoolNd(Layer):
         kernel = tuple(adaptive_windows(n, o)[0] for n, o in zip(x[1:], out))
         stride = tuple(Fraction(n, o) for n, o in zip(x[1:], out))
         return fields[0].through_window(kernel, stride, (0,) * len(out), (1,) * len(out))
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        reads = times(Sym("C", x[0]), product([Sym("N", n) + Sym("O", o) - call("gcd", Sym("N", n), Sym("O", o))
+                                               for n, o in zip(x[1:], out[1:])]))
+        flops = Formula("flops", reads, note="every value each window reads (windows overlap where N mod O != 0)") \
+            if self.kind == "avg" else Formula("flops", reads - values(out, "_out", channels_last=True),
+                                               note="K-1 comparisons per window")
+        return [*per_axis("output", lambda o: Sym("O", o), out[1:], note="output_size"), flops]
+
+    def receptive_field_formulas(self, inputs, fields):
+        x = inputs[0]
+        out = self._sizes(x)
+        kernel = tuple(adaptive_windows(n, o)[0] for n, o in zip(x[1:], out))
+        stride = tuple(Fraction(n, o) for n, o in zip(x[1:], out))
+        return fields[0].window_formulas(kernel, stride, (1,) * len(out))
 
     def warnings(self, inputs):
         x = inputs[0]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import ClassVar
 
+from ..formula import Formula, product, sizes
 from ..shape import ArgumentError
 from .base import Layer, register, saves_own
 from ..shape import numel
@@ -45,6 +46,16 @@ class Flatten(Layer):
         start, _ = self._axes(x)
         return fields[0].whole(x[1:]) if start == 0 and len(x) > 1 else fields[0]
 
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        start, end = self._axes(x)
+        return [Formula("output", product(sizes(x)[start:end]), f"axis {start + 1}", "the flattened axes' sizes multiplied")]
+
+    def receptive_field_formulas(self, inputs, fields):
+        x = inputs[0]
+        start, _ = self._axes(x)
+        return fields[0].window_formulas(x[1:], x[1:], (1,) * (len(x) - 1)) if start == 0 and len(x) > 1 else []
+
     def to_torch(self, inputs):
         from torch import nn
         return nn.Flatten(self.start_dim, self.end_dim)
@@ -58,6 +69,9 @@ class Identity(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def formulas(self, inputs, out):
+        return []  # the input, unchanged
 
     def to_torch(self, inputs):
         from torch import nn
@@ -82,6 +96,9 @@ class Dropout(Layer):
         if not 0 <= self.p <= 1:
             raise ArgumentError(f"p must be between 0 and 1. Received: p={self.p}", "p")
         return inputs[0]
+
+    def formulas(self, inputs, out):
+        return []  # the identity at inference
 
     def to_torch(self, inputs):
         from torch import nn

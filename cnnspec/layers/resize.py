@@ -14,6 +14,8 @@ from fractions import Fraction
 from math import floor
 from typing import ClassVar, Literal
 
+from .. import formula
+from ..formula import Formula, Sym, per_axis, times, values
 from ..shape import ArgumentError, Shape, as_tuple, numel
 from .base import Layer, check_positive_output, register, spatial_ndim
 
@@ -65,6 +67,22 @@ class Upsample(Layer):
     def receptive_field(self, inputs, fields):
         return fields[0].through_upsample(self._scales(inputs[0]), 1 if self.mode == "nearest" else 2)
 
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        if self.size is not None:
+            found = per_axis("output", lambda o: Sym("size", o), out[1:], note="size")
+        else:
+            found = per_axis("output", lambda n, f: formula.floor(Sym("N", n) * Sym("scale", f)), x[1:], self._scales(x),
+                             note="scale_factor")
+        if self.mode != "nearest":
+            taps = Sym("T", 2 ** (len(out) - 1))
+            found.append(Formula("flops", times(values(out), 2 * taps - 1),
+                                 note="T = 2^d neighbours: T products and T - 1 adds per output value"))
+        return found
+
+    def receptive_field_formulas(self, inputs, fields):
+        return fields[0].upsample_formulas(self._scales(inputs[0]), 1 if self.mode == "nearest" else 2)
+
     def to_torch(self, inputs):
         from torch import nn
         scale = tuple(self.scale_factor) if isinstance(self.scale_factor, list) else self.scale_factor
@@ -98,6 +116,15 @@ class ZeroPad(Layer):
         pads = self._pads(inputs[0])
         ones = (1,) * len(pads)
         return fields[0].through_window(ones, ones, tuple(a for a, _ in pads), ones)
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        pads = self._pads(x)
+        return per_axis("output", lambda n, a, b: Sym("N", n) + Sym("P_l", a) + Sym("P_r", b), x[1:],
+                        [a for a, _ in pads], [b for _, b in pads], changed=[a + b != 0 for a, b in pads])
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []  # padding moves the field's start, not its size or jump
 
     def to_torch(self, inputs):
         from torch import nn
@@ -138,6 +165,15 @@ class CenterCrop(Layer):
     def receptive_field(self, inputs, fields):
         ones = (1,) * (len(inputs[0]) - 1)
         return fields[0].through_window(ones, ones, tuple(-o for o in self.offsets(inputs)), ones)
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        return per_axis("output", lambda n, t: Sym("N_target", t), x[1:], out[1:],
+                        changed=[n != t for n, t in zip(x[1:], out[1:])],
+                        note="size" if self.size is not None else "the second input's size")
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []  # cropping moves the field's start, not its size or jump
 
     def to_torch(self, inputs):
         from ..torch.modules import CenterCrop as Module
