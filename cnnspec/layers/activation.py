@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ..formula import Formula, Num, times, values
+from ..formula import Formula, Num, Sym, times, values
 from ..shape import ArgumentError, numel
 from .base import SAVES_OUTPUT, SAVES_WEIGHT, Layer, register, saves_input, saves_own
 
@@ -183,6 +183,11 @@ class PReLU(Activation):
 
     def params(self, inputs):
         return self.num_parameters
+
+    def formulas(self, inputs, out):
+        slopes = "one slope per channel" if self.num_parameters > 1 else "one slope shared by every channel"
+        return [Formula("params", Sym("num_parameters", self.num_parameters), note=slopes),
+                *super().formulas(inputs, out)]
 
     def saved_for_backward(self, inputs, out, device):
         return [saves_input(), SAVES_WEIGHT]
