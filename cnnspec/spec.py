@@ -310,6 +310,11 @@ class Expander:
     def stand_for(self, local: str, reference: Reference, scope: Scope, loc: Loc) -> str:
         """Define ``local`` as another name of what ``reference`` is (a skipped or zero-times repeated layer)."""
         global_name = scope.prefix + local
+        if not self.is_defined(reference, scope):
+            known = [*scope.names, *self.by_name]
+            raise SpecError(f"skipped, it stands for its first input '{reference[0]}', which is not defined above "
+                            f"it{closest(reference[0], known)}; a layer that may be skipped must come after its first "
+                            "input", reference[1], global_name)
         self.define(local, global_name, scope, loc)
         self.aliases[global_name] = self.resolve_input(reference, scope, global_name)
         return global_name

@@ -569,3 +569,12 @@ def test_400_levels_of_nested_blocks_expand_and_deeper_is_refused_with_its_limit
     with pytest.raises(SpecError, match=rf"blocks nest more than {MAX_BLOCK_DEPTH:,} deep here \(b0 -> \.\.\. -> "
                                         rf"b{MAX_BLOCK_DEPTH - 1} -> b{MAX_BLOCK_DEPTH}\); refusing"):
         graph_of(nested_blocks(MAX_BLOCK_DEPTH + 1))
+
+
+def test_a_skipped_layer_must_come_after_the_input_it_stands_for():
+    with pytest.raises(SpecError) as caught:
+        graph_of("input: [3, 8, 8]\nlayers:\n  - {type: add, inputs: [later, input], when: false, name: skipped}\n"
+                 "  - {type: relu, inputs: input, name: later}\n  - {type: relu, inputs: skipped}\n")
+    assert str(caught.value) == ("test.yaml:3:26: layer 'skipped': skipped, it stands for its first input 'later', "
+                                 "which is not defined above it; a layer that may be skipped must come after its "
+                                 "first input")
