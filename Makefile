@@ -32,10 +32,12 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 	$(BIN)/cnnspec check specs/ README.md $(wildcard docs)
 
-# The README's pictures, drawn from the specs (graphs need Graphviz's dot: apt-get install graphviz).
+# docs/layers.md from the layer registry, and the README's pictures, drawn from the specs (graphs need
+# Graphviz's dot: apt-get install graphviz).
 DOCS_SPECS := vgg16 resnet50 googlenet unet
 IMAGES     := docs/images
 docs: $(VENV)/.dev
+	$(BIN)/cnnspec layers --format md -o docs/layers.md
 	@mkdir -p $(IMAGES)
 	for spec in $(DOCS_SPECS); do \
 	  $(BIN)/cnnspec plot $$spec -o $(IMAGES)/$$spec-layers.png && \

@@ -17,6 +17,19 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                        "receptive field, without building the model.")
 
 
+def print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+        echo(f"cnnspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                         help="Print the version and exit.")):
+    """Options that come before the command: `cnnspec --version`."""
+
+
 class Format(str, enum.Enum):
     table = "table"
     json = "json"
@@ -178,6 +191,33 @@ def list_specs():
         variants = ", ".join(read_variants(data))
         if variants:
             echo(textwrap.fill(variants, 79, initial_indent=" " * 21 + "variants: ", subsequent_indent=" " * 31))
+
+
+class LayersFormat(str, enum.Enum):
+    text = "text"
+    md = "md"
+
+
+@app.command()
+def layers(types: Optional[List[str]] = typer.Argument(None, help="Layer types to show (default: all)."),
+           format: LayersFormat = typer.Option(LayersFormat.text, "--format", "-f", help="text, or md (docs/layers.md)."),
+           output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file.")):
+    """Every layer type: its arguments and defaults, what it counts, and the torch module it builds."""
+    from . import catalog, render
+    from .layers import LAYERS
+    from .layers.base import closest
+    for name in types or []:
+        if name not in LAYERS:
+            raise SpecError(f"unknown layer type '{name}'{closest(name, LAYERS)}; `cnnspec layers` lists them")
+    wanted = {LAYERS[name].type_name for name in types or []}
+    found = [t for t in catalog.layer_types() if not wanted or t.name in wanted]
+    text = catalog.to_markdown(found) if format is LayersFormat.md else catalog.to_text(
+        found, render.text_options(sys.stdout)["width"] if output is None else None)
+    if output:
+        from .files import write_atomic
+        write_atomic(output, text)
+    else:
+        echo(text)
 
 
 @app.command()
