@@ -17,13 +17,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .analysis import Analysis, Row, Totals, analyze
 from .errors import Loc, SpecError
-from .figures import (BINARY, SCALES, Figure, FigureError, format_exact, parse_figure, parse_shape,
-                      shape_matches)
+from .figures import (BINARY, SCALES, Figure, FigureError, format_exact, parse_arithmetic, parse_figure,
+                      parse_shape, shape_matches)
 from .files import read_exact
 from .graph import load
 from .shape import format_shape
 from .spec import Mapping
-from .tables import Table, managed_tables, read_tables, replace_tables
+from .tables import Arithmetic, Table, managed_tables, read_document, replace_tables
 
 Status = Literal["pass", "fail", "ambiguous", "error", "note"]
 INPUT_NAMES = {"input", "data", "image", "images"}
@@ -47,6 +47,7 @@ ColumnKind = Literal["name", "output", "params", "weights", "memory", "macs", "f
 COLUMN_PATTERNS: list[tuple[str, ColumnKind | None]] = [  # first match wins
     (r"kernel|filter|patch|window|stride|receptive|padding", None),  # the layer's window, not its output
     (r"no bias|without bias|excl\.? bias|w/o bias", "weights"),
+    (r"^\W*(?:#\s*)?weights?\W*$", "weights"),  # the course's "weights: (3*3*3)*64 = 1,728", biases apart
     (r"param|weight|#w", "params"),
     (r"mac|mult-?add|multiply-?add|madd", "macs"),
     (r"flop|\bops\b|operations|compute", "flops?"),
@@ -220,49 +221,81 @@ def cell_parts(text: str, count: int) -> list[str]:
     return parts
 
 
-def check_table(table: Table, analysis: Analysis) -> list[Finding]:
+@dataclass
+class Claim:
+    """One written figure held to the spec: its finding, and what ``explain --table`` needs to show why."""
+    finding: Finding
+    table: Table
+    label: str  # the row's name as written ('CONV3-64', 'TOTAL')
+    kind: ColumnKind
+    header: str
+    text: str  # the figure as written (one layer's part of a 'a; b; c' cell)
+    source: Row | Totals | None  # the layer, block or totals it was held to
+
+
+def table_claims(table: Table, analysis: Analysis) -> tuple[list[Finding], list[Claim]]:
+    """Notes on the table (how rows matched, ragged rows, the no-bias hint) and a claim per figure."""
     kinds = [column_kind(h) for h in table.header]
     name_column = kinds.index("name") if "name" in kinds else None
     groups, how = match_rows(table, name_column, analysis)
-    findings = [Finding(table.path, table.header_line, "rows", "note",
-                        f"matched {how}: {describe_matching(table, name_column, groups)}")]
-    findings += [Finding(table.path, line, "ragged row", "note", f"the row has {width} cell{'s' * (width != 1)}, "
-                         f"the header {len(table.header)}; read as a Markdown viewer shows it"
-                         + (", the cells past the header's dropped" if width > len(table.header) else
-                            ", the missing cells blank"))
-                 for line, width in table.ragged()]
+    notes = [Finding(table.path, table.header_line, "rows", "note",
+                     f"matched {how}: {describe_matching(table, name_column, groups)}")]
+    notes += [Finding(table.path, line, "ragged row", "note", f"the row has {width} cell{'s' * (width != 1)}, "
+                      f"the header {len(table.header)}; read as a Markdown viewer shows it"
+                      + (", the cells past the header's dropped" if width > len(table.header) else
+                         ", the missing cells blank"))
+              for line, width in table.ragged()]
     groups_left = iter(groups)
-    failed_params: dict[str, list[tuple[str, Row | Totals]]] = {}  # per params column: (cell, layer) that failed
+    claims = []
     for cells, line in zip(table.rows, table.lines):
         label = label_of(cells, name_column) or f"line {line}"
         totals = is_totals(cells, name_column)
         targets = [("totals", analysis.totals)] if totals else [(row.name, row) for row in next(groups_left)]
         if not targets:
-            findings.append(Finding(table.path, line, label, "fail", f"no layer or block named '{label}' in the spec"))
+            finding = Finding(table.path, line, label, "fail", f"no layer or block named '{label}' in the spec")
+            claims.append(Claim(finding, table, label, "name", "", label, None))
             continue
         for column, (kind, header) in enumerate(zip(kinds, table.header)):
             text = cells[column] if column < len(cells) else ""
             if kind in (None, "name") or text.lower() in BLANK or (kind == "output" and totals):
                 continue  # the totals have no output shape
-            checked = check_cell(table.path, line, label, header, kind, text, targets, analysis)
-            findings += [finding for finding, _, _ in checked]
-            if kind == "params":
-                failed_params.setdefault(header, []).extend(
-                    (part, source) for finding, part, source in checked if finding.status == "fail")
-    return findings + [hint for header, failed in failed_params.items()
-                       if (hint := bias_hint(table, header, failed, analysis))]
+            claims += [Claim(finding, table, label, kind, header, part, source) for finding, part, source in
+                       check_cell(table.path, line, label, header, kind, text, targets, analysis)]
+    failed_params: dict[str, list[Claim]] = {}
+    for claim in claims:
+        if claim.kind == "params" and claim.finding.status == "fail":
+            failed_params.setdefault(claim.header, []).append(claim)
+    notes += [hint for header, failed in failed_params.items() if (hint := bias_hint(table, header, failed, analysis))]
+    return notes, claims
 
 
-def bias_hint(table: Table, header: str, failed: list[tuple[str, Row | Totals]], analysis: Analysis) -> Finding | None:
+def check_table(table: Table, analysis: Analysis) -> list[Finding]:
+    notes, claims = table_claims(table, analysis)
+    return notes + [claim.finding for claim in claims]
+
+
+def bias_hint(table: Table, header: str, failed: list[Claim], analysis: Analysis) -> Finding | None:
     """One note when every failing value of a 'params' column is the weights without bias (the cs231n
     slide's params, copied under a plain 'params' header)."""
-    if not failed or any(compare_cell("weights", header, part, source, analysis)[0] != "pass"
-                         for part, source in failed):
+    if any(compare_cell("weights", header, c.text, c.source, analysis)[0] != "pass" for c in failed):
         return None
     return Finding(table.path, table.header_line, f"[{header}]", "note",
                    f"the {len(failed)} failing value{'s' * (len(failed) > 1)} of '{header}' "
                    f"{'are' if len(failed) > 1 else 'is'} the weights without bias; "
                    "call the column 'params (no bias)' or 'weights'")
+
+
+def check_arithmetic(path: str, working: Arithmetic) -> Finding:
+    """Does the written working give the written result ('224 × 224 × 64 = 3.2M'), at the result's precision?"""
+    subject = f"{working.label} [{working.key}] arithmetic"
+    try:
+        value, result = parse_arithmetic(working.expression), parse_figure(working.result)
+    except FigureError as error:
+        return Finding(path, working.line, subject, "error", f"'{working.label}', {working.key}: {error}")
+    worked = f"{working.expression} = {format_exact(value)}"
+    if result.matches(value):
+        return Finding(path, working.line, subject, "pass", f"{worked}: written {working.result} ({result.precision})")
+    return Finding(path, working.line, subject, "fail", f"{worked}, not {working.result} ({result.precision})")
 
 
 def describe_matching(table: Table, name_column: int | None, groups: list[list[Row]]) -> str:
@@ -286,13 +319,27 @@ def check_cell(path: str, line: int, label: str, header: str, kind: ColumnKind, 
             for name, part, source, status, message in results]
 
 
-def check_hand_tables(path: str, analysis: Analysis) -> list[Finding]:
-    """Every table of the file whose header names a column to check."""
-    tables = [t for t in read_tables(path) if any(column_kind(h) not in (None, "name") for h in t.header)]
+def hand_claims(path: str, analysis: Analysis) -> tuple[list[Finding], list[Claim]]:
+    """Every table of the file whose header names a column to check, and every line-by-line breakdown:
+    notes and checked arithmetic, and the claims."""
+    tables, breakdowns = read_document(path)
+    tables = [t for t in tables + [b.table for b in breakdowns]
+              if any(column_kind(h) not in (None, "name") for h in t.header)]
     if not tables:
-        raise SpecError("no table whose header names a column to check (output, params, memory, MACs, FLOPs)",
+        raise SpecError("no table or breakdown that names a figure to check (output, params, memory, MACs, FLOPs)",
                         Loc(path, 1, 1))
-    return [finding for table in tables for finding in check_table(table, analysis)]
+    findings, claims = [], []
+    for table in tables:
+        notes, found = table_claims(table, analysis)
+        findings += notes
+        claims += found
+    findings += [check_arithmetic(path, working) for breakdown in breakdowns for working in breakdown.arithmetic]
+    return findings, claims
+
+
+def check_hand_tables(path: str, analysis: Analysis) -> list[Finding]:
+    findings, claims = hand_claims(path, analysis)
+    return sorted(findings + [claim.finding for claim in claims], key=lambda f: f.line)
 
 
 # --- managed tables ---------------------------------------------------------------------------
@@ -449,7 +496,7 @@ def check_layer_expectations(path: str, layers: Any, loc: Loc, analysis: Analysi
 # --- walking paths ----------------------------------------------------------------------------
 
 DOCUMENTS = (".md", ".yaml", ".yml")
-HAND_TABLES = (".md", ".csv")
+HAND_TABLES = (".md", ".csv")  # in directories; a file named is read whatever its suffix
 
 
 def collect(paths: list[str], suffixes: tuple[str, ...] = DOCUMENTS) -> list[Path]:

@@ -378,7 +378,8 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
 
 @app.command()
 def check(paths: List[str] = typer.Argument(..., help="Markdown files, specs with expect:, directories; or, with "
-                                             "--spec, hand-written tables (Markdown or CSV)."),
+                                             "--spec, hand-written tables (Markdown or CSV) and line-by-line "
+                                             "breakdowns (Markdown or text)."),
           spec: Optional[str] = typer.Option(None, "--spec", help="Check hand-written tables against this spec."),
           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
           dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory columns in bytes."),
@@ -399,6 +400,9 @@ class ExplainFormat(str, enum.Enum):
 @app.command()
 def explain(targets: Optional[List[str]] = typer.Argument(None, help="A spec, then layers or blocks to explain "
                                                          "(none: the network's totals as sums)."),
+            table: Optional[str] = typer.Option(None, "--table", help="Explain each wrong figure of a hand-written "
+                                                "table or line-by-line breakdown, against --spec."),
+            spec: Optional[str] = typer.Option(None, "--spec", help="The spec a --table is held to."),
             format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f",
                                                  help="text, md (LaTeX math for notes and Jupyter) or json."),
             input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
@@ -408,10 +412,16 @@ def explain(targets: Optional[List[str]] = typer.Argument(None, help="A spec, th
     """Show the working: every figure as a formula with the layer's numbers in, and totals as sums."""
     from . import explain as explaining
     from .analysis import analyze as run
-    if not targets:
-        raise SpecError("explain takes a spec, and optionally layers or blocks")
-    graph = load_graph(targets[0], input, set)
-    sections = explaining.explain(graph, run(graph, dtype.value, batch, optimizer.value), targets[1:])
+    if table:
+        if targets or not spec:
+            raise SpecError("explain --table FILE takes --spec SPEC, and no other spec or layers")
+        graph = load_graph(spec, input, set)
+        sections = explaining.explain_table(table, graph, run(graph, dtype.value, batch, optimizer.value))
+    elif targets:
+        graph = load_graph(targets[0], input, set)
+        sections = explaining.explain(graph, run(graph, dtype.value, batch, optimizer.value), targets[1:])
+    else:
+        raise SpecError("explain takes a spec (then layers or blocks), or --table FILE --spec SPEC")
     if format is ExplainFormat.json:
         echo(explaining.to_json(sections))
     elif format is ExplainFormat.md:

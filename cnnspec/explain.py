@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from fractions import Fraction
 
 from .analysis import Analysis, Row
 from .errors import SpecError
-from .formula import ASCII, LATEX, TEXT, Formula, Num, Style, Term, positions, times, total, values
+from .formula import ASCII, LATEX, TEXT, Formula, Num, Style, Term, format_number, positions, times, total, values
 from .graph import Graph, Node
 from .layers.base import closest
 from .shape import format_shape
@@ -297,3 +298,82 @@ def to_json(sections: list[Section]) -> str:
     return json.dumps({"sections": [{"title": s.title, "subject": s.subject,
                                      "formulas": [f.to_dict() for f in s.formulas], "notes": s.notes}
                                     for s in sections]}, indent=2)
+
+
+# --- a hand-written table or breakdown ---------------------------------------------------------
+
+KIND_FIGURES = {"params": ("weights", "params"), "weights": ("weights", "params"), "memory": ("memory", "bytes"),
+                "macs": ("macs",), "flops?": ("macs", "flops"), "output": ("output",)}
+
+
+def explain_table(path: str, graph: Graph, analysis: Analysis) -> list[Section]:
+    """Each wrong figure of a hand-written table or line-by-line breakdown, worked out: the layer's
+    formulas for it, or for a total the rows' sum as written beside the spec's sum."""
+    from .check import hand_claims
+    findings, claims = hand_claims(path, analysis)
+    sections = [(f.line, Section(f"{path}:{f.line}: {f.subject}", notes=[f.message]))
+                for f in findings if f.status == "fail"]
+    for claim in claims:
+        if claim.finding.status != "fail":
+            continue
+        title = f"{path}:{claim.finding.line}: {claim.finding.subject}"
+        if isinstance(claim.source, Row):
+            section = row_section(graph, analysis, claim, title)
+        elif claim.source is not None:
+            section = total_section(analysis, claim, claims, title)
+        else:
+            section = Section(title, notes=[claim.finding.message])
+        sections.append((claim.finding.line, section))
+    if not sections:
+        return [Section(f"{path}: every figure agrees with {analysis.name}")]
+    return [section for _, section in sorted(sections, key=lambda pair: pair[0])]
+
+
+def row_section(graph: Graph, analysis: Analysis, claim, title: str) -> Section:
+    from .check import compare_cell
+    name = claim.source.name
+    wanted = KIND_FIGURES.get(claim.kind, ())
+    if name in graph.by_name:
+        formulas = layer_formulas(graph, analysis, graph[name])
+    else:
+        formulas = [sum_formula(figure, parts_of(analysis, name)) for figure in FIGURES]
+    section = Section(title, [f for f in formulas if f.figure in wanted], [claim.finding.message], subject=name)
+    if claim.kind == "params" and compare_cell("weights", claim.header, claim.text, claim.source, analysis)[0] == "pass":
+        section.notes.append(f"{claim.text} is the weights without bias: call the column 'params (no bias)' or 'weights'")
+    return section
+
+
+def total_section(analysis: Analysis, claim, claims, title: str) -> Section:
+    """A totals figure against the sum of the rows as written and of the layers they match; in bytes,
+    against the spec's total values times the bytes per value."""
+    from .check import in_bytes, read_figure
+    written = read_figure(claim.text, claim.header, claim.kind)
+    in_bytes_here = in_bytes(claim.header, written)
+    rows = [c for c in claims if c.table is claim.table and c.kind == claim.kind and isinstance(c.source, Row)
+            and in_bytes(c.header, read_figure(c.text, c.header, c.kind)) == in_bytes_here]
+    size = analysis.bytes_per_value if in_bytes_here else 1
+    figure = "bytes" if in_bytes_here else KIND_FIGURES[claim.kind][-1 if claim.kind in ("params", "weights") else 0]
+    whole = true_value(analysis.totals, claim.kind)
+    section = Section(title, subject="totals")
+    if rows:
+        as_written = total([Num(int(read_figure(c.text, c.header, c.kind).value)) for c in rows])
+        true = total([Num(true_value(c.source, claim.kind) * size) for c in rows])
+        section.formulas += [Formula(figure, as_written, note="the rows as written"),
+                             Formula(figure, true, note=f"the layers they match in {analysis.name}")]
+        section.notes.append(f"written {claim.text}: the rows sum to {as_written.value:,} as written and "
+                             f"{true.value:,} in the spec; {claim.text} is not a sum of the rows")
+    if in_bytes_here:
+        section.formulas.append(Formula("bytes", times(Term("memory", Num(whole)), Num(size)),
+                                        note=f"{size} bytes per value in {analysis.dtype}"))
+        section.notes.append(f"written {claim.text} = {format_number(Fraction(written.value) / size)} values x {size} "
+                             f"bytes; the spec has {whole:,} values: {whole * size:,} bytes, about "
+                             f"{whole * size / 1e6:.0f} MB")
+    elif claim.kind == "memory":
+        section.notes.append(f"the spec's {whole:,} values are {whole * analysis.bytes_per_value:,} bytes, about "
+                             f"{whole * analysis.bytes_per_value / 1e6:.0f} MB in {analysis.dtype}")
+    return section
+
+
+def true_value(source, kind: str) -> int:
+    return {"params": source.params, "weights": source.params - source.bias, "memory": source.memory,
+            "macs": source.macs, "flops?": source.flops}[kind]

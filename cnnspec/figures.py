@@ -129,3 +129,69 @@ def shape_matches(written: tuple[int, ...], shape: tuple[int, ...]) -> str | Non
 def format_exact(value: int | float | Decimal) -> str:
     value = Decimal(value)
     return f"{int(value):,}" if value == value.to_integral_value(ROUND_HALF_EVEN) else f"{value:,}"
+
+
+_ARITHMETIC_TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?P<prefix>Ki|Mi|Gi|Ti|[kKMGT])?"
+    r"(?![A-Za-wyz\d])|(?P<op>[-+*/×x()]))")
+
+
+def parse_arithmetic(text: str) -> Decimal:
+    """The value of arithmetic as slides write it: figures (224, 1,728, 3.2M, 24M) with ``*``, ``×``,
+    ``x``, ``/``, ``+``, ``-`` and parentheses (raises FigureError). Never ``eval``.
+
+    >>> parse_arithmetic('(3*3*3)*64')
+    Decimal('1728')
+    >>> parse_arithmetic('24M × 4')
+    Decimal('96000000')
+    """
+    if text.count("(") > 100:
+        raise FigureError(f"'{text[:40]}...' nests more parentheses than arithmetic on a slide does (100)")
+    tokens, position = [], 0
+    while position < len(text.rstrip()):
+        match = _ARITHMETIC_TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise FigureError(f"'{text}' is not arithmetic (expected numbers with * x / + - and parentheses)")
+        tokens.append(match["op"] or (match["number"], match["prefix"] or ""))
+        position = match.end()
+    value, rest = _sum(tokens, text)
+    if rest:
+        raise FigureError(f"'{text}' is not arithmetic (unexpected '{_shown(rest[0])}')")
+    return value
+
+
+def _sum(tokens: list, text: str) -> tuple[Decimal, list]:
+    value, tokens = _product(tokens, text)
+    while tokens and tokens[0] in ("+", "-"):
+        right, rest = _product(tokens[1:], text)
+        value, tokens = (value + right if tokens[0] == "+" else value - right), rest
+    return value, tokens
+
+
+def _product(tokens: list, text: str) -> tuple[Decimal, list]:
+    value, tokens = _operand(tokens, text)
+    while tokens and tokens[0] in ("*", "×", "x", "/"):
+        right, rest = _operand(tokens[1:], text)
+        if tokens[0] == "/" and right == 0:
+            raise FigureError(f"'{text}' divides by zero")
+        value, tokens = (value / right if tokens[0] == "/" else value * right), rest
+    return value, tokens
+
+
+def _operand(tokens: list, text: str) -> tuple[Decimal, list]:
+    if not tokens:
+        raise FigureError(f"'{text}' ends where a number should follow")
+    first = tokens[0]
+    if first == "(":
+        value, rest = _sum(tokens[1:], text)
+        if not rest or rest[0] != ")":
+            raise FigureError(f"'{text}' has an unclosed parenthesis")
+        return value, rest[1:]
+    if isinstance(first, tuple):
+        number, prefix = first
+        return Decimal(number.replace(",", "")) * (BINARY.get(prefix) or SCALES[prefix]), tokens[1:]
+    raise FigureError(f"'{text}' is not arithmetic (unexpected '{_shown(first)}')")
+
+
+def _shown(token) -> str:
+    return "".join(token) if isinstance(token, tuple) else token

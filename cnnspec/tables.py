@@ -105,18 +105,129 @@ def csv_table(path: str, text: str) -> Table:
                  [number for number, _ in body], header_line, [len(row) for _, row in body])
 
 
-def read_tables(path: str) -> list[Table]:
-    """The table of a CSV file, or every pipe table of a Markdown file."""
+def read_document(path: str) -> tuple[list[Table], list[Breakdown]]:
+    """The table of a CSV file; the pipe tables and line-by-line breakdowns of a Markdown file; the
+    breakdowns of any other text (a slide's text, a LaTeX source)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpecError(f"cannot read the table: {error}", Loc(path, 1, 1)) from None
     if path.endswith(".csv"):
-        return [csv_table(path, text)]
-    tables = markdown_tables(path, text)
-    if not tables:
-        raise SpecError("no Markdown table (| header | ... | with a |---| rule) found", Loc(path, 1, 1))
-    return tables
+        return [csv_table(path, text)], []
+    tables = markdown_tables(path, text) if path.endswith((".md", ".markdown")) else []
+    breakdowns = read_breakdowns(path, text)
+    if not tables and not breakdowns:
+        raise SpecError("no Markdown table (| header | ... | with a |---| rule) or line-by-line breakdown "
+                        "(NAME: [shape] memory: ... params: ...) found", Loc(path, 1, 1))
+    return tables, breakdowns
+
+
+# --- line-by-line breakdowns ------------------------------------------------------------------
+# The course writes VGG16's memory and parameters one layer a line, not as a table:
+#     CONV3-64: [224x224x64] memory: $224 \times 224 \times 64 = 3.2M$ params: $(3 \times 3 \times 3) \times 64 = 1,728$
+#     CONV3-64: [224x224x64]  memory:  224*224*64=3.2M   weights: (3*3*3)*64 = 1,728
+#     TOTAL memory: 24M * 4 bytes ~= 93MB / image (only forward! ~*2 for bwd)
+# A run of such lines becomes a Table (a row per line, a column per key, the written results as
+# cells) plus the written arithmetic, each checked on its own.
+
+@dataclass
+class Arithmetic:
+    """A figure written with its working: '224 × 224 × 64 = 3.2M'."""
+    line: int
+    label: str
+    key: str
+    expression: str
+    result: str
+
+
+@dataclass
+class Breakdown:
+    table: Table
+    arithmetic: list[Arithmetic]
+
+
+_LATEX = [(r"\times", "×"), (r"\cdot", "×"), (r"\approx", "≈"), ("~=", "≈"), ("{,}", ","), (r"\,", " "),
+          (r"\;", " "), (r"\ ", " "), ("$", "")]
+_TEXT_MACRO = re.compile(r"\\(?:text|mathrm|textrm|mbox)\{([^{}]*)\}")
+_KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z#][\w#\-]*):(?=\s|$)")
+_REMARK = re.compile(r"\(([^()]*[A-Za-z][^()]*)\)")  # '(not counting biases)', not '(3*3*3)'
+_NO_BIAS = re.compile(r"not counting bias|no bias|without bias|excl\w*\.? bias", re.I)
+_PER_IMAGE = re.compile(r"\s*/\s*(?:image|img|example|sample)\b.*$", re.I)
+_TIMES_BYTES = re.compile(r"^(?P<values>.+?)\s*[*×x]\s*(?P<size>\d+)\s*bytes?$", re.I)
+
+
+def plain(line: str) -> str:
+    """LaTeX spelled plainly: \\times -> ×, \\approx -> ≈, \\text{MB} -> MB, $ dropped."""
+    line = _TEXT_MACRO.sub(r"\1", line)
+    for latex, text in _LATEX:
+        line = line.replace(latex, text)
+    return line
+
+
+def breakdown_line(text: str) -> tuple[str, str, list[tuple[str, str]], list[str]] | None:
+    """(name, shape, [(key, value)], remarks) of 'NAME: [shape] key: value key: value', or None for prose."""
+    line = plain(text)
+    remarks = _REMARK.findall(line)
+    parts = _KEY.split(_REMARK.sub(" ", line))
+    before, pairs = parts[0].strip(), list(zip(parts[1::2], (value.strip() for value in parts[2::2])))
+    if not pairs or "|" in line:
+        return None
+    shape = ""
+    if not before:
+        (before, value), pairs = pairs[0], pairs[1:]
+        if value and not re.fullmatch(r"\[[^\]]*\]", value):
+            return None  # 'Note: 3 things' is prose
+        shape = value
+    if not re.fullmatch(r"[\w\-.]+(?: \w+)?", before) or not any(re.search(r"\d", v) for _, v in pairs):
+        return None
+    return before, shape, pairs, remarks
+
+
+def read_breakdowns(path: str, text: str) -> list[Breakdown]:
+    """Every run of breakdown lines (blank lines may separate them; any other line ends a run)."""
+    runs, run = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        parsed = breakdown_line(line)
+        if parsed:
+            run.append((number, parsed))
+        elif line.strip() and run:
+            runs.append(run)
+            run = []
+    return [make_breakdown(path, run) for run in runs + [run] if run]
+
+
+def make_breakdown(path: str, run) -> Breakdown:
+    """Columns named by the keys, in order; 'params' read as 'params (no bias)' where a remark says the
+    figures do not count biases (the slide says so once, on its first line)."""
+    no_bias = any(_NO_BIAS.search(remark) for _, (_, _, _, remarks) in run for remark in remarks)
+    rows, arithmetic = [], []
+    for number, (name, shape, pairs, _) in run:
+        cells = {"layer": name, "output": shape}
+        for key, value in pairs:
+            key = "params (no bias)" if key.lower() == "params" and no_bias else key
+            claims, working = claims_of(value)
+            cells.update({key + suffix: claim for suffix, claim in claims.items()})
+            arithmetic += [Arithmetic(number, name, key + suffix, expression, result)
+                           for suffix, expression, result in working]
+        rows.append((number, cells))
+    header = list(dict.fromkeys(key for _, cells in rows for key in cells))
+    table = Table(path, header, [[cells.get(key, "") for key in header] for _, cells in rows],
+                  [number for number, _ in rows], run[0][0], [len(header)] * len(rows))
+    return Breakdown(table, arithmetic)
+
+
+def claims_of(value: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The figures a value claims, by column suffix, and its working as (suffix, expression, result):
+    '224*224*64=3.2M' claims 3.2M; '24M * 4 bytes ~= 93MB' claims 24M values and ~93MB bytes."""
+    steps = [step.strip() for step in re.split(r"[=≈]", _PER_IMAGE.sub("", value)) if step.strip()]
+    if not steps:
+        return {}, []
+    result = ("~" if "≈" in value and not steps[-1].startswith("~") else "") + steps[-1]
+    bytes_form = _TIMES_BYTES.match(steps[0]) if len(steps) > 1 else None
+    if bytes_form:
+        return ({"": bytes_form["values"], " (bytes)": result},
+                [(" (bytes)", f"{bytes_form['values']} × {bytes_form['size']}", result)])
+    return {"": result}, [("", expression, result) for expression in steps[:-1]]
 
 
 # --- managed tables ---------------------------------------------------------------------------

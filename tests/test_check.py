@@ -181,7 +181,7 @@ def test_rows_that_cannot_be_matched_are_unreadable_and_others_still_checked(tmp
 
 def test_a_table_without_checkable_columns_is_unreadable(tmp_path):
     (finding,) = checked("| layer | note |\n| --- | --- |\n| fc6 | big |\n", tmp_path)
-    assert finding.status == "error" and "no table whose header names a column to check" in finding.message
+    assert finding.status == "error" and "no table or breakdown that names a figure to check" in finding.message
 
 
 def test_csv_without_spec_is_a_usage_error(tmp_path):
@@ -358,3 +358,70 @@ def test_params_without_bias_under_a_params_header_get_one_hint(tmp_path):
     assert sum(f.status == "fail" and "[params]" in f.subject for f in findings) == 16
     wrong = table.replace("| 36,864 |", "| 36,000 |")  # one value that is neither: no hint
     assert not [f for f in checked(wrong, tmp_path) if f.subject == "[params]"]
+
+
+# --- line-by-line breakdowns: the course's slide text ---------------------------------------------
+
+SLIDE_TEXT = DATA / "cs231n_vgg16_slide.txt"  # ../shared/reference/cs231n_vgg16_slide.txt, as the slide writes it
+NOTES = DATA / "cs231n_notes_vgg16.md"  # the cs231n notes' plain-text version, in a code block
+
+
+def test_the_slide_text_passes_every_layer_line_and_fails_exactly_the_memory_total():
+    findings = check_paths([str(SLIDE_TEXT)], "vgg16")
+    total = line_of(SLIDE_TEXT, "TOTAL memory")
+    failed = [(f.line, f.subject, f.message) for f in findings if f.status not in ("pass", "note")]
+    assert failed == [
+        (total, "TOTAL [memory] -> totals", "written 24M, true 15,237,608 values (2 significant digits)"),
+        (total, "TOTAL [memory (bytes)] -> totals",
+         "written ~96MB, true 60,950,432 bytes (values in fp32) (2 significant digits)")]
+    layer_lines = {f.line for f in findings if f.status == "pass" and f.line < line_of(SLIDE_TEXT, "FC: [1x1x1000]") + 1}
+    assert layer_lines == set(range(1, 23))  # every layer line has passing figures
+    written = {f.message for f in findings if f.subject == "CONV3-64 [memory] arithmetic"}
+    assert written == {"224 × 224 × 64 = 3,211,264: written 3.2M (2 significant digits)"}
+    conv = next(f for f in findings if f.line == 2 and "params" in f.subject and "->" in f.subject)
+    assert conv.message == "1,728 matches 1,728 params without bias (exact)"  # '(not counting biases)', line 1
+    (params_total,) = [f for f in findings if f.line == line_of(SLIDE_TEXT, "TOTAL params")]
+    assert params_total.status == "pass" and "138M" in params_total.message
+
+
+def test_the_notes_code_block_passes_every_layer_line_and_fails_the_memory_total_at_its_line():
+    findings = check_paths([str(NOTES)], "vgg16")
+    total = line_of(NOTES, "TOTAL memory")
+    failed = [(f.line, f.subject, f.message) for f in findings if f.status not in ("pass", "note")]
+    assert failed == [
+        (total, "TOTAL [memory (bytes)] arithmetic", "24M × 4 = 96,000,000, not ~93MB (2 significant digits)"),
+        (total, "TOTAL [memory] -> totals", "written 24M, true 15,237,608 values (2 significant digits)"),
+        (total, "TOTAL [memory (bytes)] -> totals",
+         "written ~93MB, true 60,950,432 bytes (values in fp32) (2 significant digits)")]
+    weights = [f for f in findings if "[weights] -> " in f.subject]
+    assert len(weights) == 22 and all(f.status == "pass" for f in weights)  # 'weights' leave the biases out
+    result = runner.invoke(app, ["check", str(NOTES), "--spec", "vgg16"])
+    assert result.exit_code == 1 and result.stdout.endswith("102 passed, 3 failed\n")
+
+
+def test_wrong_arithmetic_and_wrong_results_are_told_apart(tmp_path):
+    text = SLIDE_TEXT.read_text().replace(r"$224 \times 224 \times 64 = 3.2M$", r"$224 \times 224 \times 64 = 2.2M$", 1)
+    text = text.replace(r"$(3 \times 3 \times 64) \times 128 = 73,728$", r"$(3 \times 3 \times 32) \times 128 = 36,864$")
+    findings = [f for f in checked(text, tmp_path, "slide.txt") if f.status == "fail" and f.line < 20]
+    assert [(f.line, f.subject, f.message) for f in findings] == [
+        (2, "CONV3-64 [memory] arithmetic", "224 × 224 × 64 = 3,211,264, not 2.2M (2 significant digits)"),
+        (2, "CONV3-64 [memory] -> block1.conv.0.conv", "written 2.2M, true 3,211,264 values (2 significant digits)"),
+        (5, "CONV3-128 [params (no bias)] -> block2.conv.0.conv",
+         "written 36,864, true 73,728 params without bias (exact)")]  # right arithmetic, wrong layer
+
+
+@pytest.mark.parametrize("line", [
+    "Note: 3 things to remember", "Figure 2: the network", "See https://cs231n.github.io: memory 3",
+    "| CONV3-64 | memory: 3.2M |",
+])
+def test_prose_is_not_a_breakdown(line):
+    from cnnspec.tables import breakdown_line
+    assert breakdown_line(line) is None
+
+
+def test_a_breakdown_with_unreadable_arithmetic_names_its_line(tmp_path):
+    findings = checked("INPUT: [224x224x3] memory: 224*224*3=150K\nCONV: [224x224x64] memory: 224**64 = 3.2M\n",
+                       tmp_path, "s.txt")
+    (error,) = [f for f in findings if f.status == "error"]
+    assert (error.line, error.subject) == (2, "CONV [memory] arithmetic")
+    assert "'224**64' is not arithmetic" in error.message

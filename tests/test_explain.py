@@ -316,3 +316,42 @@ def test_the_readme_shows_what_explain_prints():
     command = "$ cnnspec explain vgg16 block1.conv.0.conv\n"
     shown = readme[readme.index(command) + len(command):].split("```")[0]
     assert runner.invoke(app, command[2:].split()[1:]).stdout == shown
+
+
+# --- explain --table --------------------------------------------------------------------------------
+
+TABLES = Path(__file__).parent / "data" / "tables"
+
+
+@pytest.mark.parametrize("document", ["cs231n_vgg16_slide.txt", "cs231n_notes_vgg16.md", "cs231n_vgg16_slide.md"])
+def test_explain_table_works_out_the_wrong_totals(document):
+    """The rows sum to 15,237,608 values (about 61 MB in fp32); the written 24M is not a sum of the rows."""
+    result = runner.invoke(app, ["explain", "--table", str(TABLES / document), "--spec", "vgg16", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    sections = json.loads(result.stdout)["sections"]
+    values = next(s for s in sections if "[memory" in s["title"] and "bytes" not in s["title"] and
+                  "arithmetic" not in s["title"])
+    sums = [(f["note"], f["value"], evaluate(f["substituted"])) for f in values["formulas"]]
+    assert sums[1] == ("the layers they match in vgg16", 15_237_608, 15_237_608)
+    assert sums[0][0] == "the rows as written" and sums[0][1] == sums[0][2] == 15_184_192
+    assert any("24M is not a sum of the rows" in note for note in values["notes"])
+    assert any("60,950,432 bytes, about 61 MB" in note for s in sections for note in s["notes"])
+
+
+def test_explain_table_shows_a_wrong_layers_formula(tmp_path):
+    table = (TABLES / "cs231n_vgg16_slide.md").read_text().replace("| params (no bias) |", "| params |")
+    path = tmp_path / "slide.md"
+    path.write_text(table)
+    result = runner.invoke(app, ["explain", "--table", str(path), "--spec", "vgg16"])
+    section = result.stdout.split("\n\n")[0]
+    assert section.splitlines()[0].endswith(": CONV3-64 [params] -> block1.conv.0.conv")
+    assert "K×K×Cᵢₙ×Cₒᵤₜ + Cₒᵤₜ = 3×3×3×64 + 64 = 1,792" in section
+    assert "1,728 is the weights without bias: call the column 'params (no bias)' or 'weights'" in section
+
+
+def test_explain_table_of_a_true_table(tmp_path):
+    path = tmp_path / "t.md"
+    path.write_text("| layer | params |\n|---|---|\n| fc6 | 102.8M |\n| fc7 | 16.8M |\n| fc8 | 4.1M |\n")
+    result = runner.invoke(app, ["explain", "--table", str(path), "--spec", "vgg16"])
+    assert result.stdout == f"{path}: every figure agrees with vgg16\n"
+    assert runner.invoke(app, ["explain", "--table", str(path)]).exit_code != 0  # --spec is required

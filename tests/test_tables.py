@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from cnnspec.check import check_managed, exit_code
 from cnnspec.cli import app
 from cnnspec.errors import SpecError
-from cnnspec.tables import csv_table, managed_tables, markdown_tables, read_tables, updated_text
+from cnnspec.tables import csv_table, managed_tables, markdown_tables, read_document, updated_text
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -32,8 +32,8 @@ def test_csv_rows_keep_their_file_lines():
 def test_a_file_without_a_table_is_unreadable(tmp_path):
     doc = tmp_path / "t.md"
     doc.write_text("no table here\n")
-    with pytest.raises(SpecError, match="no Markdown table"):
-        read_tables(str(doc))
+    with pytest.raises(SpecError, match="no Markdown table .* or line-by-line breakdown"):
+        read_document(str(doc))
 
 
 MANAGED = """# Notes
