@@ -25,7 +25,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
-	$(BIN)/cnnspec analyze specs/vgg16.yaml
+	$(BIN)/cnnspec analyze vgg16
 
 # The docs' tables and the specs' published figures are checked like code.
 test: $(VENV)/.dev

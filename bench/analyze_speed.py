@@ -1,6 +1,6 @@
 """Speed and memory of `cnnspec analyze` against fvcore on the same network, measured in one run.
 
-Targets (issue 2): the whole `cnnspec analyze specs/vgg16.yaml` process at least 15x faster than
+Targets (issue 2): the whole `cnnspec analyze specs/vgg.yaml` process at least 15x faster than
 fvcore's FlopCountAnalysis + parameter_count on VGG16, at most 0.25 s and 60 MB peak; analysis cost
 linear in layers, a generated 10,000-layer spec in under 1 s. Prints figures, never asserts.
 
@@ -117,7 +117,7 @@ def main() -> None:
         fvcore_script.write_text(FVCORE_VGG16)
         generated = Path(scratch) / "generated_10k.yaml"
         generated.write_text(chain_spec(10_000))
-        compare_with_fvcore(cnnspec_cli + ["analyze", "specs/vgg16.yaml"], [sys.executable, str(fvcore_script)],
+        compare_with_fvcore(cnnspec_cli + ["analyze", "specs/vgg.yaml"], [sys.executable, str(fvcore_script)],
                             args.runs)
         wall, peak, _ = run_process(cnnspec_cli + ["analyze", str(generated)])
         print(f"cnnspec analyze on a generated 10,000-layer spec (process, table printed): {wall:.3f} s, "

@@ -36,8 +36,9 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
 
 
 FUNCTIONS = {"min": min, "max": max, "int": int, "round": round, "floor": math.floor, "ceil": math.ceil,
-             "make_divisible": make_divisible}
-"""What an expression may call; ``int`` truncates, ``round`` rounds half to even (both as Python's)."""
+             "make_divisible": make_divisible, "len": len}
+"""What an expression may call; ``int`` truncates, ``round`` rounds half to even (both as Python's); ``len``
+counts a list (the rows of a table given as an argument: ``repeat: len(setting)``)."""
 _KEYWORDS = {"make_divisible": {"min_value"}, "round": {"ndigits"}}
 
 
@@ -130,7 +131,7 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
     def call(node: ast.Call) -> Any:
         arguments = [walk(a) for a in node.args]
         keywords = {k.arg: walk(k.value) for k in node.keywords}
-        if not all(isinstance(a, (int, float)) or (isinstance(a, list) and node.func.id in ("min", "max"))
+        if not all(isinstance(a, (int, float)) or (isinstance(a, list) and node.func.id in ("min", "max", "len"))
                    for a in [*arguments, *keywords.values()] if a is not None):
             raise ExpressionError(f"{node.func.id} takes numbers in '{text}'. Received: "
                                   + ", ".join(repr(a) for a in [*arguments, *keywords.values()]))

@@ -2,7 +2,7 @@
 
 A managed table sits between two comments in a Markdown file::
 
-    <!-- cnnspec table specs/vgg16.yaml columns=name,output,params,macs -->
+    <!-- cnnspec table specs/vgg.yaml columns=name,output,params,macs -->
     | Layer | Output | Params | MACs |
     ...
     <!-- /cnnspec -->

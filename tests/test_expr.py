@@ -30,7 +30,7 @@ def test_refused(text, message):
 @pytest.mark.parametrize("text, value", [
     ("int(7.9)", 7), ("int(-7.9)", -7), ("round(2.5)", 2), ("round(3.5)", 4), ("round(2.675, 2)", 2.67),
     ("floor(-1.5)", -2), ("ceil(1 * 1.1)", 2), ("ceil(3 * 1.4)", 5), ("in_shape[1:]", [56, 56]), ("in_shape[0]", 64),
-    ("in_shape[-1] // 2", 28),
+    ("in_shape[-1] // 2", 28), ("len(in_shape)", 3), ("len(in_shape[1:])", 2),
 ])
 def test_functions_and_indexing(text, value):
     assert substitute(text, {"in_shape": [64, 56, 56]}) == value

@@ -176,3 +176,42 @@ def test_alexnet_2012_has_the_papers_60_million_parameters():
     """Krizhevsky et al. 2012, section 3: "60 million parameters" (one significant digit)."""
     params = analysis("alexnet_original").totals.params
     assert params == 60_965_224 and parse_figure("60M").matches(params)
+
+
+# --- YOLO: Redmon et al., "You Only Look Once" (CVPR 2016), Figure 3 and section 2.2 ------------
+
+YOLO_FIGURE_3 = [  # (kernel, filters, stride) of every conv, in order, as Figure 3 lists them; "M" a 2x2/2 max pool
+    (7, 64, 2), "M", (3, 192, 1), "M", (1, 128, 1), (3, 256, 1), (1, 256, 1), (3, 512, 1), "M",
+    *[(1, 256, 1), (3, 512, 1)] * 4, (1, 512, 1), (3, 1024, 1), "M",
+    *[(1, 512, 1), (3, 1024, 1)] * 2, (3, 1024, 1), (3, 1024, 2), (3, 1024, 1), (3, 1024, 1)]
+
+
+def yolo_sides() -> list[int]:
+    """The side after every stride-2 layer of Figure 3: 224 (conv1), 112, 56, 28, 14 (the four pools), 7."""
+    side, sides = 448, []
+    for layer in YOLO_FIGURE_3:
+        if layer == "M" or layer[2] == 2:
+            side //= 2
+            sides.append(side)
+    return sides
+
+
+def test_yolov1_is_figure_3():
+    """24 conv layers and 2 FC layers, leaky ReLU 0.1 after all but the last, the output S x S x (B*5 + C)
+    with S = 7, B = 2, C = 20 (section 2.2). Parameters from the figure alone: every conv k*k*c_in*c_out
+    weights and c_out biases, the FCs 7*7*1024 -> 4096 -> 1470."""
+    yolo = analysis("yolov1")
+    convs = [row for row in yolo.rows if row.type == "conv2d"]
+    assert len(convs) == 24 and [row.type for row in yolo.rows].count("linear") == 2
+    layers = [layer for layer in YOLO_FIGURE_3 if layer != "M"]
+    inputs = [3] + [c for _, c, _ in layers]
+    assert [(row.shape[0], row.params) for row in convs] == [(c, k * k * c_in * c + c)
+                                                             for (k, c, _), c_in in zip(layers, inputs)]
+    strided = ("conv1.conv", "pool1", "pool2", "pool3", "pool4", "conv9.conv")
+    assert [yolo.row(name).shape[1:] for name in strided] == [(side, side) for side in yolo_sides()]
+    assert yolo_sides() == [224, 112, 56, 28, 14, 7]
+    assert yolo.row(yolo.outputs[0]).shape == (7 * 7 * (2 * 5 + 20),)
+    fc = (7 * 7 * 1024 + 1) * 4096 + (4096 + 1) * 1470
+    assert yolo.totals.params == sum(row.params for row in convs) + fc == 271_703_550
+    leaky = [row for row in yolo.rows if row.type == "leaky_relu"]
+    assert len(leaky) == 25 and yolo.rows[-1].type == "linear"

@@ -15,7 +15,7 @@ from cnnspec.errors import SpecError
 from cnnspec.graph import build_graph
 from cnnspec.spec import builtin_specs
 
-SPECS = ["lenet5", "alexnet", "resnet18", "googlenet", "unet", "densenet121", "mnist1d_cnn", "inception3a"]
+SPECS = ["lenet5", "alexnet", "resnet", "googlenet", "unet", "densenet", "mnist1d_cnn", "inception3a"]
 TEXTS = {name: builtin_specs()[name].read_text() for name in SPECS}
 
 ODD_VALUES = st.one_of(

@@ -92,7 +92,7 @@ def test_a_malformed_variant_is_a_located_error(text, message, line):
 
 def test_a_spec_without_variants_says_so():
     with pytest.raises(cnnspec.SpecError, match=r"no variant 'x' \(it defines no variants:\)"):
-        cnnspec.load("vgg16", overrides={"variant": "x"})
+        cnnspec.load("lenet5", overrides={"variant": "x"})
 
 
 def test_list_shows_a_family_once_with_its_variants():

@@ -52,7 +52,7 @@ AUX_HEADS = {"googlenet": ("aux1", "aux2"), "inception_v3": ("AuxLogits",)}
 
 @pytest.fixture(scope="module")
 def analyses() -> dict:
-    return {name: cnnspec.analyze(cnnspec.load(name)) for name in builtin_specs()}
+    return {name: cnnspec.analyze(cnnspec.load(name)) for name in REFERENCE_MODELS + sorted(builtin_specs())}
 
 
 def main_path(model: str, analysis) -> list:
@@ -107,10 +107,16 @@ def test_torch_builds_the_parameters_and_buffers_the_analyzer_counts(analyses):
 
 SQUEEZENET_CONV1 = {"conv1": "torchvision's conv1 (no padding) on 224 floors (224 - k)/2 + 1 and never sees "
                              "the last row and column, as the Caffe original on 224 did"}
+ASPP_RATE_36 = {"classifier.aspp.conv3.conv": "ASPP's rate-36 3x3 spans 73 pixels of a 65x65 map: Chen et al. "
+                                              "2017, section 3.3, note that large rates leave few valid weights "
+                                              "(hence the image pooling branch); torchvision keeps the rates"}
 ALLOWED_WARNINGS = {
     "mnist1d_cnn": {"conv.0.conv": "the course's 40 -> 19: (40 - 3)/2 + 1 = 19.5 floors, the last sample "
                                    "is never seen (as in the course's PyTorch code)"},
     "squeezenet": SQUEEZENET_CONV1, "squeezenet1_0": SQUEEZENET_CONV1, "squeezenet1_1": SQUEEZENET_CONV1,
+    **dict.fromkeys(["deeplabv3", "deeplabv3_resnet50", "deeplabv3_resnet101"], ASPP_RATE_36),
+    "deeplabv3_mobilenet_v3_large": {**ASPP_RATE_36, "classifier.aspp.conv2.conv": "the rate-24 3x3 spans 49 "
+                                     "pixels of the 33x33 map at output stride 16: the same, one rate earlier"},
 }
 """spec -> {layer: reason}: the only warnings `cnnspec analyze` may print on a built-in spec."""
 
@@ -150,7 +156,8 @@ def test_variant_names_are_unique_and_name_no_file():
 
 def test_shared_block_files_are_not_listed():
     shared = sorted(path.name for path in builtin_dir().glob("_*.yaml"))
-    assert shared == ["_resnet_blocks.yaml", "_unet_blocks.yaml", "_vgg_blocks.yaml"]
+    assert shared == ["_mobilenet_v3_blocks.yaml", "_resnet_blocks.yaml", "_segmentation_blocks.yaml",
+                      "_unet_blocks.yaml"]
     assert not any(name.startswith("_") for name in builtin_specs())
 
 
@@ -160,10 +167,13 @@ def yaml_lines(*files: str) -> int:
                if line.strip() and not line.lstrip().startswith("#"))
 
 
-def test_resnet152_fits_in_60_lines_counting_its_whole_include_file():
-    assert yaml_lines("resnet152.yaml", "_resnet_blocks.yaml") <= 60
+def test_the_resnet_family_fits_in_110_lines_counting_its_whole_include_file():
+    """Ten networks (ResNet-18 to 152, three ResNeXts, two Wide ResNets) in one spec and its blocks (which
+    hold the segmentation models' dilated trunk too)."""
+    assert len(cnnspec.load("resnet").spec.variants) == 10
+    assert yaml_lines("resnet.yaml", "_resnet_blocks.yaml") <= 110
 
 
-def test_densenet121_fits_in_60_lines():
-    assert "include" not in (builtin_dir() / "densenet121.yaml").read_text()  # blocks written in the spec
-    assert yaml_lines("densenet121.yaml") <= 60
+def test_the_densenet_family_fits_in_60_lines():
+    assert "include" not in (builtin_dir() / "densenet.yaml").read_text()  # blocks written in the spec
+    assert yaml_lines("densenet.yaml") <= 60

@@ -73,14 +73,14 @@ def test_crlf_documents_stay_crlf(tmp_path):
 def test_edited_vgg16_spec_makes_the_readme_table_fail_with_a_diff(tmp_path):
     """The README's managed VGG16 table, beside a copy of the spec: edit the spec, and check fails."""
     readme = (ROOT / "README.md").read_text()
-    start = readme.index("<!-- cnnspec table specs/vgg16.yaml")
+    start = readme.index("<!-- cnnspec table specs/vgg.yaml")
     doc = tmp_path / "README.md"
     doc.write_text(readme[start:readme.index("<!-- /cnnspec -->", start)] + "<!-- /cnnspec -->\n")
     (tmp_path / "specs").mkdir()
     for spec in (ROOT / "specs").glob("*vgg*.yaml"):
         shutil.copy(spec, tmp_path / "specs")
     assert runner.invoke(app, ["check", str(doc)]).exit_code == 0  # the copy is found beside the document
-    spec = tmp_path / "specs" / "vgg16.yaml"
+    spec = tmp_path / "specs" / "vgg.yaml"
     spec.write_text(spec.read_text().replace("{type: linear, out_features: 4096, name: fc7}",
                                              "{type: linear, out_features: 2048, name: fc7}"))
     result = runner.invoke(app, ["check", str(doc)])
