@@ -7,6 +7,7 @@ indexing (``in_shape[1]``, ``in_shape[1:]``) and the functions in ``FUNCTIONS`` 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from typing import Any, Mapping
@@ -46,8 +47,11 @@ class ExpressionError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> ast.expr | None:
-    """The expression in ``text``, or None when the string is plain text ('same', 'max pool')."""
+    """The expression in ``text``, or None when the string is plain text ('same', 'max pool'). Cached: a
+    repeated block parses the same few strings thousands of times (RegNet-Y-128GF: 1,257 for 30 distinct), and
+    nothing here changes a tree."""
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:

@@ -844,7 +844,7 @@ def builtin_specs() -> dict[str, Path]:
 
 def _defines_variant(text: str, name: str) -> bool:
     """A cheap look at the text before parsing it: a `variants:` section and a key of that name."""
-    return (re.search(r"^variants\s*:", text, re.M) is not None
+    return (name in text and re.search(r"^variants\s*:", text, re.M) is not None
             and re.search(rf"^[ \t]+{re.escape(name)}\s*:", text, re.M) is not None)
 
 

@@ -215,3 +215,35 @@ def test_yolov1_is_figure_3():
     assert yolo.totals.params == sum(row.params for row in convs) + fc == 271_703_550
     leaky = [row for row in yolo.rows if row.type == "leaky_relu"]
     assert len(leaky) == 25 and yolo.rows[-1].type == "linear"
+
+
+# --- RegNet: Radosavovic et al., "Designing Network Design Spaces" (CVPR 2020) ------------------
+
+REGNET_MODEL_ZOO = {  # flops (10^9 multiply-adds, written B there) and params (M) of the paper's models, as the authors publish them
+    "regnet_x_400mf": ("0.4G", "5.2M"), "regnet_x_800mf": ("0.8G", "7.3M"), "regnet_x_1_6gf": ("1.6G", "9.2M"),
+    "regnet_x_3_2gf": ("3.2G", "15.3M"), "regnet_x_8gf": ("8.0G", "39.6M"), "regnet_x_16gf": ("15.9G", "54.3M"),
+    "regnet_x_32gf": ("31.7G", "107.8M"), "regnet_y_400mf": ("0.4G", "4.3M"), "regnet_y_800mf": ("0.8G", "6.3M"),
+    "regnet_y_1_6gf": ("1.6G", "11.2M"), "regnet_y_3_2gf": ("3.2G", "19.4M"), "regnet_y_8gf": ("8.0G", "39.2M"),
+    "regnet_y_16gf": ("15.9G", "83.6M"), "regnet_y_32gf": ("32.3G", "145.0M"),
+}
+"""github.com/facebookresearch/pycls MODEL_ZOO.md (the paper's code and its models; RegNetY-128GF is a later
+model, not in it)."""
+
+REGNET_ROUNDING = {"regnet_x_400mf": (5_495_976, 5_157_512), "regnet_y_800mf": (6_432_512, 6_263_168),
+                   "regnet_y_8gf": (39_381_472, 39_180_068)}
+"""Where torchvision's make_divisible (never more than 10% down: RegNetX-400MF's last stage 392 -> 400) and the
+paper's code (the nearest multiple of the group width: 392 / 16 = 24.5 -> 384) give other stage widths:
+torchvision's params and the paper's, both pinned."""
+
+
+@pytest.mark.parametrize("model", REGNET_MODEL_ZOO)
+def test_regnet_with_the_papers_rounding_has_its_published_flops_and_params(model):
+    flops, params = REGNET_MODEL_ZOO[model]
+    paper = analysis(model, pycls=True).totals
+    assert parse_figure(flops).matches(paper.macs) and parse_figure(params).matches(paper.params), (paper.macs,
+                                                                                                  paper.params)
+    torchvision = analysis(model).totals.params
+    if model in REGNET_ROUNDING:
+        assert (torchvision, paper.params) == REGNET_ROUNDING[model] and not parse_figure(params).matches(torchvision)
+    else:
+        assert torchvision == paper.params

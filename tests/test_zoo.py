@@ -25,17 +25,12 @@ SEGMENTATION = {name for name, model in MODELS.items() if model["file"].startswi
 CLASSES = {"classification": 1000, "segmentation": 21}  # ImageNet-1K; COCO with VOC's 20 classes + background
 
 PENDING = {
-    **dict.fromkeys(["mnasnet0_5", "mnasnet0_75",
-                     "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
+    **dict.fromkeys(["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
                      "shufflenet_v2_x2_0", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
                      "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s",
                      "efficientnet_v2_m", "efficientnet_v2_l", "convnext_tiny", "convnext_small", "convnext_base",
                      "convnext_large"],
                     "needs issue 12's layers and expressions"),
-    **dict.fromkeys(["regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf",
-                     "regnet_x_16gf", "regnet_x_32gf", "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf",
-                     "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf"],
-                    "needs issue 12's functions for the width quantization"),
 }
 """Models of torchvision_meta.json not yet in the library, and why; the test below keeps it honest."""
 
