@@ -186,11 +186,13 @@ def branch_section(graph: Graph, analysis: Analysis, prefix: str, label: str, no
     """A branch's weights as the sum of its layers' formulas (1*1*480*16 + 5*5*16*48 = 26,880), its
     params, and its MACs as the course writes them: (7,680 + 19,200) x 14 x 14 when every layer's MACs
     are its weights at every output position."""
-    section = Section(f"branch {label}" + (f" of {prefix}" if prefix else ""), subject=label)
+    relative = lambda name: name[len(prefix) + 1:] if prefix else name  # noqa: E731
+    first = relative(nodes[0].name).split(".")[0] if nodes else label
+    path = label if first == label else f"{first} -> {label}"  # 'conv1 -> bn3', a residual block's main path
+    section = Section(f"branch {path}" + (f" of {prefix}" if prefix else ""), subject=label)
     if not nodes:
         section.notes.append("no layers: no params, no MACs")
         return section
-    relative = lambda name: name[len(prefix) + 1:] if prefix else name  # noqa: E731
     weights, params, macs = [], [], []
     for node in nodes:
         row = analysis.row(node.name)

@@ -158,7 +158,6 @@ class Style:
 TEXT = Style("text", "×", " × ", {"floor": ("⌊", "⌋"), "ceil": ("⌈", "⌉")})
 ASCII = Style("ascii", "*", " x ", {"floor": ("floor(", ")"), "ceil": ("ceil(", ")")})
 LATEX = Style("latex", r" \cdot ", r" \times ", {"floor": (r"\lfloor ", r" \rfloor"), "ceil": (r"\lceil ", r" \rceil")})
-STYLES = {"text": TEXT, "ascii": ASCII, "latex": LATEX}
 
 
 def format_number(value: Number) -> str:

@@ -17,7 +17,7 @@ from cnnspec.formula import AXES, ASCII, LATEX, TEXT
 from cnnspec.graph import load
 from cnnspec.layers import LAYERS, Layer
 from cnnspec.receptive import ReceptiveField
-from cnnspec.spec import builtin_specs
+from cnnspec.spec import builtin_specs, builtin_variants
 from tests.test_contract import CASES
 
 runner = CliRunner()
@@ -120,7 +120,7 @@ def check(formulas, figures: dict, shape_in, shape_out, field_in=None, field_out
     assert not missing, f"no formula for {missing}"
 
 
-SPECS = sorted(builtin_specs())
+SPECS = sorted({*builtin_specs(), *builtin_variants()})  # every family's variants too
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -17,7 +17,6 @@ from typing import ClassVar, Literal
 
 from ..formula import (AXES, Expr, Formula, Sym, ceil, floor, mac_flops, parameters, per_axis, positions, product,
                        times, values)
-from ..receptive import ReceptiveField
 from ..shape import (ArgumentError, Shape, as_tuple, conv_out, conv_transpose_out, effective_kernel,
                      exact_conv_out, numel, same_padding)
 from .base import SAVES_WEIGHT, Layer, check_positive_output, register, saves_input, saves_own, spatial_ndim
@@ -141,9 +140,9 @@ def make_window(ndim: int, kernel_size, stride, padding, dilation=1) -> Window:
     kernel = as_tuple(kernel_size, ndim, "kernel_size")
     strides = as_tuple(stride, ndim, "stride")
     dilations = as_tuple(dilation, ndim, "dilation")
-    for name, values in (("kernel_size", kernel), ("stride", strides), ("dilation", dilations)):
-        if any(v < 1 for v in values):
-            raise ArgumentError(f"{name} must be positive. Received: {name}={list(values)}", name)
+    for name, numbers in (("kernel_size", kernel), ("stride", strides), ("dilation", dilations)):
+        if any(v < 1 for v in numbers):
+            raise ArgumentError(f"{name} must be positive. Received: {name}={list(numbers)}", name)
     if padding == "valid":
         return Window(kernel=kernel, stride=strides, padding=(0,) * ndim, dilation=dilations)
     if padding == "same":
