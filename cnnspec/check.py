@@ -508,6 +508,8 @@ def collect(paths: list[str], suffixes: tuple[str, ...] = DOCUMENTS) -> list[Pat
                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise SpecError(f"{path}: not a regular file or a directory")
         else:
             raise SpecError(f"no such file or directory: {path}")
     return files

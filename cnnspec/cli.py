@@ -67,6 +67,7 @@ def TrainOption(help: str, *flags: str):  # noqa: N802 - reads like typer.Option
 SpecArgument = typer.Argument(..., help="A spec file, or the name of a built-in spec (see `cnnspec list`).")
 InputOption = typer.Option(None, "--input", help="Analyze at another input shape, e.g. 3x299x299.")
 SetOption = typer.Option(None, "--set", help="Override a top-level spec argument: --set width=32 (repeatable).")
+ForceOption = typer.Option(False, "--force", help="Replace output files that are read-only.")
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -221,7 +222,8 @@ def layers(types: Optional[List[str]] = typer.Argument(None, help="Layer types t
 
 
 @app.command()
-def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file.")):
+def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write to a file."),
+           force: bool = ForceOption):
     """The JSON Schema of the spec format, for editor validation and completion."""
     import json
 
@@ -229,7 +231,7 @@ def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="W
     text = json.dumps(spec_schema(), indent=2) + "\n"
     if output:
         from .files import write_atomic
-        write_atomic(output, text)
+        write_atomic(output, text, force)
     else:
         echo(text)
 
@@ -282,35 +284,55 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
           augment: Optional[bool] = TrainOption("Random crop and flip (image folders).", "--augment/--no-augment"),
           runs: Optional[str] = TrainOption("Folder for runs (default runs/)."),
           name: Optional[str] = TrainOption("Run name (default: the spec's name)."),
+          threads: Optional[int] = TrainOption("CPU threads (default: 1 for a tiny model on the CPU, else "
+                                               "PyTorch's)."),
           resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint.",
                                       rich_help_panel="Training"),
-          progress: bool = typer.Option(True, "--progress/--no-progress", rich_help_panel="Training")):
-    """Build the spec as a torch.nn.Module; save its weights, export ONNX or PyTorch source; or --train it."""
+          override: bool = typer.Option(False, "--override", help="With --resume: accept settings that differ from "
+                                        "the checkpoint's (recorded in the run's log.txt).", rich_help_panel="Training"),
+          progress: bool = typer.Option(True, "--progress/--no-progress", rich_help_panel="Training"),
+          force: bool = ForceOption):
+    """Build the spec as a torch.nn.Module; save its weights, export ONNX or PyTorch source; or --train it
+    and export the trained model."""
+    from .files import output_target
     graph = load_graph(spec, input, set)
+    for path in (out, onnx, python):
+        if path:
+            output_target(path, force)  # before any work: a run is not lost to an unwritable path at its end
+    builder = import_torch_module("build", "build")
+    for wanted, package in ((out and out.suffix == ".safetensors", "safetensors"), (onnx, "onnx")):
+        if wanted:
+            import_torch_module(package, "build")
+    weights_note = None
     if train:
         trainer = import_torch_module("train", "build --train")
         options = dict(data=data, epochs=epochs, steps=steps, batch_size=batch_size, optimizer=optimizer, lr=lr,
                        momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, seed=seed,
                        label_smoothing=label_smoothing, schedule=schedule, warmup_epochs=warmup_epochs, device=device,
                        precision=precision, channels_last=channels_last, compile=compile, augment=augment, runs=runs,
-                       name=name, resume=resume, progress=progress, init=init)
-        echo(trainer.summary(trainer.train(graph, trainer.config_from(graph, options))))
-        return
-    builder = import_torch_module("build", "build")
-    for wanted, package in ((out and out.suffix == ".safetensors", "safetensors"), (onnx, "onnx")):
-        if wanted:
-            import_torch_module(package, "build")
-    model = builder.build_module(graph, seed=seed or 0, init=init)
-    echo(builder.describe(model))
+                       name=name, resume=resume, progress=progress, init=init, threads=threads)
+        if override and not resume:
+            raise SpecError("--override goes with --resume: it accepts settings that differ from the run's")
+        given = {key for key, value in options.items() if value is not None}
+        result = trainer.train(graph, trainer.config_from(graph, options), override, given)
+        echo(trainer.summary(result))
+        if not result.main:  # under torchrun, process 0 exports
+            return
+        model = result.model
+        weights_note = trainer.weights_note(result, out)
+    else:
+        model = builder.build_module(graph, seed=seed or 0, init=init)
+        echo(builder.describe(model))
     if out:
-        builder.save_weights(model, out)
-        echo(f"weights: {out}")
+        builder.save_weights(model, out, force)
+        echo(f"weights{' (trained)' if train else ''}: {out}")
     if onnx:
-        echo(f"onnx ({builder.export_onnx(model, onnx)}): {onnx}")
+        echo(f"onnx{' (trained)' if train else ''} ({builder.export_onnx(model, onnx, force=force)}): {onnx}")
     if python:
         from .files import write_atomic
-        write_atomic(python, import_torch_module("export", "build").export_python(graph))
-        echo(f"python: {python}")
+        write_atomic(python, import_torch_module("export", "build").export_python(graph, weights_note), force)
+        echo(f"python: {python}" + ("" if out or not train else " (the architecture; --out saves the trained "
+                                    "weights that load into it)"))
 
 
 @app.command()
@@ -350,14 +372,15 @@ def table(targets: List[str] = typer.Argument(..., help="A spec (or built-in nam
                                         "(the chosen columns; the whole analysis without --columns)."),
           columns: Optional[str] = ColumnsOption, depth: Optional[int] = RowDepthOption,
           input: Optional[str] = InputOption, dtype: DType = typer.Option(DType.fp32),
-          update: bool = typer.Option(False, "--update", help="Rewrite every managed table in place.")):
+          update: bool = typer.Option(False, "--update", help="Rewrite every managed table in place."),
+          force: bool = ForceOption):
     """Print the architecture table for docs, or keep managed tables in Markdown files current."""
     from . import render
     if update:
         from .check import collect
         from .tables import update_file
         for path in collect(targets, (".md",)):
-            if update_file(path):
+            if update_file(path, force):
                 echo(f"updated {path}")
         return
     if len(targets) != 1:
@@ -488,7 +511,7 @@ def whatif(spec: str = SpecArgument,
            write: Optional[Path] = typer.Option(None, "--write", help="Write the transformed spec here."),
            top: int = typer.Option(20, help="Show this many savings."),
            input: Optional[str] = InputOption,
-           format: Format = typer.Option(Format.table, "--format", "-f")):
+           format: Format = typer.Option(Format.table, "--format", "-f"), force: bool = ForceOption):
     """What a 1x1 reduction, stacked 3x3s, 1xn + nx1, a separable conv or a strided conv would save."""
     from . import render
     from . import whatif as transforms
@@ -499,6 +522,9 @@ def whatif(spec: str = SpecArgument,
     original = load_spec(spec, parse_shape(input))
     if write and not apply:
         raise SpecError("--write needs at least one --apply transform")
+    if write:
+        from .files import output_target
+        output_target(write, force)
     analysis = run(build_graph(original))
     if not apply:
         found = transforms.savings(original, ratio)[:top]
@@ -527,7 +553,7 @@ def whatif(spec: str = SpecArgument,
         echo(render.comparison_text("what if (memory in values)", labels, lines, **render.text_options(sys.stdout)))
     if write:
         from .files import write_atomic
-        write_atomic(write, transforms.to_yaml(changed, apply))
+        write_atomic(write, transforms.to_yaml(changed, apply), force)
         sys.stderr.write(f"wrote {write}\n")
 
 
@@ -556,11 +582,14 @@ def plot(specs: List[str] = typer.Argument(..., help="One spec, or several to ov
          by: str = typer.Option("layer", "--by", help="layer, or block (sums per top-level block)."),
          metrics: str = typer.Option("memory,params,macs", help="Panels, from memory, params, macs, flops."),
          input: Optional[str] = typer.Option(None, "--input", help="One spec at several inputs, drawn as lines: "
-                                             "3x160x160,3x224x224,3x320x320.")):
+                                             "3x160x160,3x224x224,3x320x320."),
+         force: bool = ForceOption):
     """Per-layer bars of memory, params and MACs; several specs overlaid; a resolution sweep as lines."""
     from .analysis import analyze as run
     plotting = import_plotting()
     fmt = picture_format(output, plotting.FORMATS)
+    from .files import output_target, write_atomic
+    output_target(output, force)
     chosen = tuple(m.strip() for m in metrics.split(","))
     if by not in ("layer", "block") or not all(m in ("memory", "params", "macs", "flops") for m in chosen):
         raise SpecError(f"--by takes layer or block, --metrics memory, params, macs, flops. Received: --by {by} "
@@ -571,8 +600,7 @@ def plot(specs: List[str] = typer.Argument(..., help="One spec, or several to ov
         raise SpecError("--input sweeps one spec: cnnspec plot vgg16 --input 3x160x160,3x224x224 -o sweep.png")
     else:
         figure = plotting.layers_figure([run(load_graph(spec)) for spec in specs], chosen, log, by)
-    from .files import write_atomic
-    write_atomic(output, plotting.figure_bytes(figure, fmt))
+    write_atomic(output, plotting.figure_bytes(figure, fmt), force)
     echo(f"wrote {output}")
 
 
@@ -592,15 +620,18 @@ def draw_graph(spec: str = SpecArgument,
                output: Optional[Path] = typer.Option(None, "-o", "--output", help="out.svg, out.png (needs "
                                                      "Graphviz), out.dot or out.mmd (Mermaid); default: DOT on stdout."),
                depth: Optional[int] = DepthOption, layout: Layout = LayoutOption,
-               input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption):
+               input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
+               force: bool = ForceOption):
     """The layer graph with shapes on the edges and blocks as clusters: SVG, PNG, DOT or Mermaid."""
     from . import drawing
     picture = drawing.layout_graph(load_graph(spec, input, set), depth)
     if output is None:
         echo(drawing.to_dot(picture))
         return
-    from .files import write_atomic
-    write_atomic(output, drawing.render(picture, picture_format(output, drawing.FORMATS), layout.value))
+    from .files import output_target, write_atomic
+    fmt = picture_format(output, drawing.FORMATS)
+    output_target(output, force)
+    write_atomic(output, drawing.render(picture, fmt, layout.value), force)
     echo(f"wrote {output}")
 
 
@@ -609,15 +640,19 @@ def report(spec: str = SpecArgument,
            output: Optional[Path] = typer.Option(None, "-o", "--output", help="Default: NAME.html."),
            depth: Optional[int] = DepthOption, input: Optional[str] = InputOption,
            set: Optional[List[str]] = SetOption,
-           open_page: bool = typer.Option(False, "--open", help="Open the page in a browser.")):
+           open_page: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+           force: bool = ForceOption):
     """One self-contained HTML page (no network): summary, table, per-layer plots and the graph."""
     from .analysis import analyze as run
-    from .files import write_atomic
+    from .files import output_target, write_atomic
     from .report import report_html
-    import_plotting()
+    if output and output.suffix.lower() not in (".html", ".htm"):
+        raise SpecError(f"{output}: the report is an HTML page; give a .html path (for a PDF, print the page "
+                        f"from a browser). Received: {output.suffix or 'no suffix'}")
     graph = load_graph(spec, input, set)
     output = output or Path(f"{graph.name}.html")
-    write_atomic(output, report_html(graph, run(graph), depth))
+    output_target(output, force)
+    write_atomic(output, report_html(graph, run(graph), depth), force)
     echo(f"wrote {output}")
     if open_page:
         import webbrowser

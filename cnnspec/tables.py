@@ -332,10 +332,11 @@ def updated_text(path: str, text: str) -> str:
     return replace_tables(text, {table.start: table.render() for table in tables}, tables)
 
 
-def update_file(path: str | Path) -> bool:
-    """Regenerate the managed tables of one Markdown file in place (atomically); True when it changed."""
+def update_file(path: str | Path, force: bool = False) -> bool:
+    """Regenerate the managed tables of one Markdown file in place (atomically, through a symlink; a
+    read-only file only with ``force``); True when it changed."""
     text = read_exact(path)
     new = updated_text(str(path), text)
     if new != text:
-        write_atomic(path, new)
+        write_atomic(path, new, force)
     return new != text

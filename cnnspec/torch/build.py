@@ -220,7 +220,7 @@ def describe(model: SpecModule) -> str:
 
 # --- saving -----------------------------------------------------------------------------------
 
-def save_weights(model: nn.Module, path: str | Path) -> None:
+def save_weights(model: nn.Module, path: str | Path, force: bool = False) -> None:
     """The state_dict as safetensors (path ending .safetensors) or torch.save, written atomically."""
     state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
     if str(path).endswith(".safetensors"):
@@ -230,7 +230,7 @@ def save_weights(model: nn.Module, path: str | Path) -> None:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         data = buffer.getvalue()
-    write_atomic(path, data)
+    write_atomic(path, data, force)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
@@ -243,7 +243,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     model.load_state_dict(state)
 
 
-def export_onnx(model: SpecModule, path: str | Path, opset: int = 17) -> str:
+def export_onnx(model: SpecModule, path: str | Path, opset: int = 17, force: bool = False) -> str:
     """ONNX through the TorchScript exporter (the dynamo one needs onnxscript), checked by onnx.checker.
 
     The batch axis is dynamic where the exporter can keep the other shapes known; otherwise (ONNX
@@ -263,7 +263,7 @@ def export_onnx(model: SpecModule, path: str | Path, opset: int = 17) -> str:
     else:
         raise SpecError(f"ONNX export of {model.spec_name} failed: {error}")
     onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue(), force)
     return f"batch {batch}"
 
 

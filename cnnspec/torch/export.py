@@ -35,14 +35,15 @@ from torch import nn
 '''
 
 
-def export_python(graph: Graph) -> str:
-    """The source of a standalone module equivalent to ``cnnspec.build(graph)``."""
+def export_python(graph: Graph, weights: str | None = None) -> str:
+    """The source of a standalone module equivalent to ``cnnspec.build(graph)``; ``weights`` says where
+    trained weights that load into it are (its docstring's "Weights:" line)."""
     model = build_module(graph, device="meta")
     modules = {node.name: model.get_submodule(node.name) for node in graph.nodes[1:]}
     helpers = [cls for cls in _helper_classes() if any(type(m) is cls for m in modules.values())]
     cls = class_name(graph.name)
     outputs = ", ".join(format_shape(graph[name].out_shape) for name in graph.outputs)
-    weights = (f"drawn by the '{graph.spec.init}' scheme in cnnspec; load its state_dict to reproduce them"
+    weights = weights or (f"drawn by the '{graph.spec.init}' scheme in cnnspec; load its state_dict to reproduce them"
                if graph.spec.init not in (None, "default") else "PyTorch's default initialization")
     parts = [PREAMBLE.format(title=f"{graph.name}, as a standalone PyTorch module.", path=Path(graph.path).name,
                              input=", ".join(map(str, graph.input_shape)), outputs=outputs,

@@ -5,6 +5,10 @@ checkpoint holds the model, optimizer, scheduler, grad scaler and RNG states and
 the epoch, so a run stopped at a checkpoint (Ctrl-C, SIGKILL) and resumed ends exactly where an
 uninterrupted run does (on the CPU; CUDA kernels need not be bitwise deterministic).
 
+A checkpoint carries a SHA-256 of its tensors and settings and the spec's layers; a resume refuses a
+checkpoint whose checksum fails (the one before it is kept beside it), settings that differ from the
+run's unless ``--override`` (written to the run's log), and a spec whose layers changed.
+
 Throughput and model FLOPs utilization (MFU, Chowdhery et al. 2022) use the analyzer's figure:
 2 x MACs per image forward (bias, norm and activation FLOPs left out), and forward + backward =
 3 x forward (Kaplan et al. 2020), over the device's dense peak from the vendor's data sheet.
@@ -12,6 +16,7 @@ Throughput and model FLOPs utilization (MFU, Chowdhery et al. 2022) use the anal
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -19,6 +24,8 @@ import os
 import signal
 import time
 import typing
+import warnings
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +51,10 @@ PEAK_TFLOPS = {  # dense tensor-core peaks (bf16/fp16, tf32) in TFLOP/s, vendors
     "V100": (125.0, 15.7), "T4": (65.0, 8.1),
 }
 CHECK_EVERY = 25  # steps between host syncs (NaN check, progress); the GPU runs ahead in between
+TINY_STEP_MACS = 50_000_000
+"""A step under this many MACs (batch x the analyzer's MACs per image) trains faster on one CPU thread
+than on several: thread start-up and sync outweigh the work (measured, docs/training.md)."""
+CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 
 
 @dataclass
@@ -78,9 +89,10 @@ class TrainConfig:
     name: str | None = None
     resume: bool = False
     progress: bool = True
+    threads: int | None = None  # CPU threads; None: one for a tiny model (TINY_STEP_MACS), else PyTorch's
 
 
-POSITIVE = ("epochs", "steps", "batch_size", "lr", "step_epochs", "gamma")
+POSITIVE = ("epochs", "steps", "batch_size", "lr", "step_epochs", "gamma", "threads")
 NON_NEGATIVE = ("weight_decay", "warmup_epochs", "aux_weight", "workers")
 FRACTIONS = ("momentum", "label_smoothing", "val_fraction")
 
@@ -122,6 +134,139 @@ def checked(key: str, value, hint, loc: Loc | None, flag: str | None = None):
     if key in FRACTIONS and not 0 <= value < 1:
         raise SpecError(f"{name} must be in [0, 1). Received: {key}={value!r}", loc)
     return value
+
+
+# --- resuming: which settings may differ from the run's ----------------------------------------
+
+HOW = ("device", "workers", "stream", "progress", "runs", "name", "resume", "compile", "channels_last", "threads")
+"""Settings that say where and how the run computes, not what it computes: free to differ on resume."""
+FIXED = ("data", "batch_size", "val_fraction", "optimizer", "precision", "init")
+"""Settings a run cannot change midway, even with --override: they define its data, its steps or its state."""
+
+
+def spec_section(graph: Graph) -> dict:
+    """The spec's train: section as plain values, kept in the checkpoint to see edits on resume."""
+    section = graph.spec.train
+    return {str(k): v for k, v in section.items()} if isinstance(section, dict) else {}
+
+
+def resumed_config(graph: Graph, saved: dict, fresh: TrainConfig, given: set[str] | None,
+                   override: bool) -> tuple[TrainConfig, dict[str, tuple]]:
+    """The run's own settings, with the ones asked for now (``given`` on the command line, or edited in
+    the spec's train: section) that differ from them; those are refused unless ``override``."""
+    if given is None:  # called from Python: every setting that is not the default counts as asked for
+        given = {f.name for f in dataclasses.fields(TrainConfig) if getattr(fresh, f.name) != f.default}
+    old_section, new_section = saved.get("spec_train", {}), spec_section(graph)
+    given = set(given) | {k for k in {*old_section, *new_section} if old_section.get(k) != new_section.get(k)}
+    values, changes = dataclasses.asdict(fresh), {}
+    for key in values:
+        if key in HOW:
+            continue
+        old = saved["config"].get(key)
+        if key in given and values[key] != old:
+            changes[key] = (old, values[key])
+        else:
+            values[key] = old
+    where = saved["path"]
+    fixed = [key for key in changes if key in FIXED]
+    if fixed:
+        raise SpecError(f"--resume: {_changes(changes, fixed)} cannot change within a run ({where}): start a "
+                        f"new run with --name, or resume with the run's setting")
+    if changes and not override:
+        raise SpecError(f"--resume: the run in {where} has {_changes(changes, changes, 0)}, and this asks for "
+                        f"{_changes(changes, changes, 1)}: leave those options out to resume as it was, or pass "
+                        f"--override to change them from here on (recorded in the run's log.txt)")
+    return TrainConfig(**values), changes
+
+
+def _changes(changes: dict, keys, side: int | None = None) -> str:
+    if side is None:
+        return ", ".join(f"{k} ({changes[k][0]!r} -> {changes[k][1]!r})" for k in keys)
+    return ", ".join(f"{k}={changes[k][side]!r}" for k in keys)
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+def checksum(value) -> str:
+    """SHA-256 over a checkpoint's contents: every tensor's dtype, shape and bytes, every other value's repr."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest, value) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"T{value.dtype}{tuple(value.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"{{{len(value)}".encode())
+        for key, item in value.items():
+            _feed(digest, key)
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"[{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{value!r};".encode())
+
+
+def layer_list(graph: Graph) -> list[list[str]]:
+    """Each layer's name, arguments and inputs: what a checkpoint's weights were trained as."""
+    return [[node.name, repr(node.layer), ",".join(node.inputs)] for node in graph.nodes]
+
+
+def write_checkpoint(path: Path, contents: dict) -> None:
+    """Write atomically with a checksum; the checkpoint it replaces stays beside it as PREVIOUS."""
+    buffer = io.BytesIO()
+    torch.save({**contents, "sha256": checksum(contents)}, buffer)
+    if path.is_file():
+        keep = path.with_name(f".{PREVIOUS}.link")
+        keep.unlink(missing_ok=True)
+        try:
+            os.link(path, keep)  # the old inode lives on under the new name; write_atomic gives path a new one
+        except OSError:  # a file system without hard links
+            keep.write_bytes(path.read_bytes())
+        os.replace(keep, path.with_name(PREVIOUS))
+    write_atomic(path, buffer.getvalue())
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents after its checksum is verified; a damaged one is refused, naming the
+    file and the previous checkpoint to go back to."""
+    if not path.is_file():
+        raise SpecError(f"--resume: no checkpoint at {path}")
+    saved, problem = _load_verified(path)
+    if problem:
+        raise TrainError(f"--resume: the checkpoint {path} is damaged ({problem}); refused and left as it is. "
+                         + _previous_advice(path))
+    return {**saved, "path": str(path.parent)}
+
+
+def _load_verified(path: Path) -> tuple[dict | None, str | None]:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file
+        return None, f"it cannot be read: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    if not isinstance(saved, dict) or "sha256" not in saved:
+        return None, "it has no checksum: not a checkpoint of this version of cnnspec"
+    written = saved.pop("sha256")
+    if checksum(saved) != written:
+        return None, "its checksum does not match its contents: bytes changed after it was written"
+    return saved, None
+
+
+def _previous_advice(path: Path) -> str:
+    previous = path.with_name(PREVIOUS)
+    if not previous.is_file():
+        return "No earlier checkpoint is kept: start again without --resume"
+    saved, problem = _load_verified(previous)
+    if problem:
+        return f"The earlier checkpoint {previous} is damaged too ({problem}): start again without --resume"
+    state = saved["state"]
+    return (f"The earlier checkpoint {previous} (epoch {state['epoch']}, step {state['step']}) is whole: to go "
+            f"back to it, `mv {previous} {path}` and resume again")
 
 
 # --- devices and distribution ------------------------------------------------------------------
@@ -176,6 +321,17 @@ def setup_distributed(device: torch.device) -> tuple[Distributed, torch.device]:
     return Distributed(dist.get_rank(), world, device), device
 
 
+def choose_threads(device: torch.device, config: TrainConfig, macs_per_step: int) -> int:
+    """Set and return the CPU threads: ``threads`` when given; one for a step under TINY_STEP_MACS
+    unless OMP_NUM_THREADS says otherwise; else PyTorch's default."""
+    if device.type == "cpu":
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        elif macs_per_step < TINY_STEP_MACS and "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
 def peak_flops(device: torch.device, precision: str) -> float | None:
     """The device's dense peak in FLOP/s for this precision (fp32 convs run as TF32), or None if unknown."""
     if device.type != "cuda":
@@ -196,6 +352,7 @@ class RunState:
     step: int = 0  # optimizer steps taken
     history: list[dict] = field(default_factory=list)
     partial: dict | None = None  # sums for the epoch under way when stopped inside it
+    log: list[str] = field(default_factory=list)  # starts, resumes and overrides, one line each (log.txt)
 
 
 @dataclass
@@ -208,10 +365,50 @@ class TrainResult:
     mfu: float | None
     params: int
     flops_per_image: int  # forward + backward, 3 x 2 x MACs
+    model: nn.Module  # the trained model, on the CPU in eval mode: what the test accuracy was measured on
+    main: bool  # process 0 (under torchrun, the one that writes files)
+
+
+def run_dir(graph: Graph, config: TrainConfig) -> Path:
+    return Path(config.runs) / (config.name or graph.name)
+
+
+def first_changed_layer(old: list[list[str]], new: list[list[str]]) -> str | None:
+    """The first layer that differs between two layer_list()s, in one phrase; None when they agree."""
+    for (name, layer, inputs), (new_name, new_layer, new_inputs) in zip(old, new):
+        if name != new_name:
+            return f"layer '{name}' of the checkpoint is '{new_name}' in the spec"
+        if layer != new_layer:
+            return f"layer '{name}' was {layer} and is {new_layer}"
+        if inputs != new_inputs:
+            return f"layer '{name}' read {inputs} and reads {new_inputs}"
+    if len(old) != len(new):
+        longer = old if len(old) > len(new) else new
+        where = "is gone from the spec" if len(old) > len(new) else "is new in the spec"
+        return f"layer '{longer[min(len(old), len(new))][0]}' {where}"
+    return None
+
+
+def load_matching(model: nn.Module, weights: dict, path: Path) -> None:
+    """load_state_dict, with one line naming the first tensor that does not fit instead of torch's list."""
+    own = model.state_dict()
+    for key, tensor in own.items():
+        if key not in weights:
+            raise SpecError(f"--resume: {path} has no '{key}' (the spec's layers differ from the checkpoint's)")
+        if weights[key].shape != tensor.shape:
+            raise SpecError(f"--resume: '{key}' is {list(weights[key].shape)} in {path} and {list(tensor.shape)} in "
+                            f"the spec: the layer changed; start a new run with --name")
+    extra = next((key for key in weights if key not in own), None)
+    if extra:
+        raise SpecError(f"--resume: {path} has '{extra}', which the spec has not (the spec's layers differ)")
+    model.load_state_dict(weights)
 
 
 class Trainer:
-    def __init__(self, graph: Graph, config: TrainConfig):
+    def __init__(self, graph: Graph, config: TrainConfig, saved: dict | None = None,
+                 changes: dict[str, tuple] | None = None, override: bool = False):
+        """``saved``: a verified checkpoint to resume from (``config`` resolved by ``resumed_config``,
+        ``changes`` what --override changed)."""
         self.graph, self.config = graph, config
         if config.data is None:
             raise SpecError("no training data: pass --data mnist1d|digits|synthetic|PATH or set train: data:")
@@ -222,11 +419,13 @@ class Trainer:
         self.dist, self.device = setup_distributed(choose_device(config.device))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.run_dir = Path(config.runs) / (config.name or graph.name)
-        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        self.run_dir = run_dir(graph, config)
+        self.checkpoint_path = self.run_dir / CHECKPOINT
         self.analysis = analyze(graph, batch=config.batch_size)
+        self.threads = choose_threads(self.device, config, self.analysis.totals.macs * config.batch_size)
         self.flops_per_image = 3 * 2 * self.analysis.totals.macs
         arrays = load_arrays(config.data, graph.input_shape, head[0], config.seed, config.val_fraction)
+        self.data_sizes = arrays.sizes
         self.augment = config.augment and arrays.images
         self.hold_data(arrays)
         torch.manual_seed(config.seed)
@@ -250,6 +449,7 @@ class Trainer:
         self.state = RunState()
         self.stop_requested = False  # Ctrl-C seen by this process
         self.stopping = False  # ... and agreed by all: stop after this step
+        self.saved, self.changes, self.override = saved, changes or {}, override
 
     @property
     def channels_last(self) -> bool:
@@ -278,32 +478,63 @@ class Trainer:
         """Write then rename: a crash while saving leaves the previous checkpoint whole."""
         if not self.dist.main:
             return
-        buffer = io.BytesIO()
-        torch.save({"spec": self.graph.name, "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                    "scaler": self.scaler.state_dict(), "state": dataclasses.asdict(self.state),
-                    "config": dataclasses.asdict(self.config), "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}, buffer)
-        write_atomic(self.checkpoint_path, buffer.getvalue())
+        write_checkpoint(self.checkpoint_path, {
+            "spec": self.graph.name, "layers": layer_list(self.graph), "spec_train": spec_section(self.graph),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "state": dataclasses.asdict(self.state), "config": dataclasses.asdict(self.config),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []})
+        write_atomic(self.run_dir / "log.txt", "".join(line + "\n" for line in self.state.log))
 
     def restore(self) -> None:
-        if not self.checkpoint_path.is_file():
-            raise SpecError(f"--resume: no checkpoint at {self.checkpoint_path}")
-        try:
-            saved = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-            if saved["spec"] != self.graph.name:
-                raise ValueError(f"it was written for the spec '{saved['spec']}'")
-            self.model.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
+        """Continue from the verified checkpoint ``self.saved``; what changed is refused or logged."""
+        saved = self.saved
+        if saved["spec"] != self.graph.name:
+            raise SpecError(f"--resume: the checkpoint {self.checkpoint_path} was written for the spec "
+                            f"'{saved['spec']}', not '{self.graph.name}': pass --name to start a run of its own")
+        changed = first_changed_layer(saved["layers"], layer_list(self.graph))
+        if changed and not self.override:
+            raise SpecError(f"--resume: the spec '{self.graph.name}' changed since {self.checkpoint_path} was "
+                            f"written: {changed}; undo the edit, start a new run with --name, or pass --override "
+                            f"to load the weights into the new layers")
+        load_matching(self.model, saved["model"], self.checkpoint_path)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = RunState(**saved["state"])
+        self.log(f"resumed at step {self.state.step} (epoch {self.state.epoch})")
+        if self.changes or changed:
+            self.apply_override(changed)
+        else:
             self.scheduler.load_state_dict(saved["scheduler"])
-            self.scaler.load_state_dict(saved["scaler"])
-            self.state = RunState(**saved["state"])
-            torch.set_rng_state(saved["torch_rng"].cpu())
-            if saved["cuda_rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
-        except Exception as error:  # a truncated or foreign file: say so, touch nothing
-            raise TrainError(f"--resume: cannot use the checkpoint {self.checkpoint_path} "
-                             f"({type(error).__name__}: {error}); it was left as it is") from None
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["torch_rng"].cpu())
+        if saved["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
+        self.saved = None  # the weights are in the model now; the copy need not live through the run
+
+    def apply_override(self, changed_layer: str | None) -> None:
+        """The new settings from the next step on: the optimizer's hyperparameters set anew and the
+        learning-rate schedule rebuilt for them and advanced to the run's step."""
+        if self.state.step >= self.total_steps:
+            raise SpecError(f"--resume --override: the run has taken {self.state.step} steps already; the new "
+                            f"settings make it {self.total_steps} steps long")
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = self.config.lr
+            group["weight_decay"] = self.config.weight_decay
+            if "momentum" in group:
+                group["momentum"], group["nesterov"] = self.config.momentum, self.config.nesterov
+        self.scheduler = make_scheduler(self.optimizer, self.config, self.total_steps, self.batches_per_epoch)
+        with warnings.catch_warnings():  # stepping a schedule without optimizer steps is the point here
+            warnings.simplefilter("ignore")
+            for _ in range(self.state.step):
+                self.scheduler.step()
+        what = [f"{key} {old!r} -> {new!r}" for key, (old, new) in self.changes.items()]
+        self.log(f"override at step {self.state.step}: " + "; ".join(what + ([f"spec: {changed_layer}"]
+                                                                                if changed_layer else [])))
+
+    def log(self, line: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.state.log.append(f"{stamp}  {line}")
 
     # the loop -------------------------------------------------------------------------------------
     def epoch_order(self, epoch: int) -> torch.Tensor:
@@ -351,7 +582,7 @@ class Trainer:
         self.scheduler.step()
         return loss.detach().float(), (logits.argmax(1) == y).sum()
 
-    def train_epoch(self, epoch: int, progress=None) -> dict:
+    def train_epoch(self, epoch: int, display: TrainingDisplay | None = None) -> dict:
         """Train through ``epoch`` from where the run stands; loss and accuracy of the steps it took."""
         self.model.train()
         first = self.state.step - epoch * self.batches_per_epoch
@@ -369,8 +600,8 @@ class Trainer:
             at_check = done % CHECK_EVERY == 0 or done == count
             if at_check or self.stop_requested and self.dist.world == 1:
                 self.check_finite(losses[:done], epoch)
-                if progress is not None:
-                    progress(first + done, losses[:done].mean().item(), correct.item() / (done * len(y)))
+                if display is not None:
+                    display.update(epoch, self.state.step + done, losses[:done].mean().item())
             if (at_check or self.dist.world == 1) and self.dist.any(self.stop_requested):
                 self.stopping = True
                 break
@@ -418,36 +649,58 @@ class Trainer:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def run(self) -> TrainResult:
-        if self.config.resume:
+        if self.saved is not None:
             self.restore()
-        elif self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in ("metrics.jsonl", "metrics.csv", "result.json", "curves.png", "checkpoint.pt"):
-                (self.run_dir / stale).unlink(missing_ok=True)
+        else:
+            if self.dist.main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                for stale in ("metrics.jsonl", "metrics.csv", "result.json", "curves.png", CHECKPOINT, PREVIOUS,
+                              "log.txt"):
+                    (self.run_dir / stale).unlink(missing_ok=True)
+            settings = dataclasses.asdict(self.config)
+            self.log(f"started {self.graph.name} ({self.graph.path}): " + json.dumps(
+                {key: value for key, value in settings.items() if key not in HOW}))
         self.saved_step = self.state.step
         peak = peak_flops(self.device, self.config.precision)
         previous = signal.signal(signal.SIGINT, self.request_stop)
         try:
-            with progress_display(self.config.progress and self.dist.main) as display:
+            with TrainingDisplay(self.config.progress and self.dist.main) as display:
+                display.start(self.header(), self.epochs, self.total_steps, self.state.step,
+                              self.config.batch_size * self.dist.world)
                 for epoch in range(self.state.epoch, self.epochs):
-                    row = self.train_epoch(epoch, display(
-                        epoch, self.epochs, self.batches_per_epoch, self.config.batch_size * self.dist.world,
-                        self.state.step - epoch * self.batches_per_epoch))
+                    row = self.train_epoch(epoch, display)
                     if self.stopping:
                         self.save()
                         raise TrainError(f"interrupted at step {self.state.step} (epoch {epoch + 1}); saved in "
                                          f"{self.checkpoint_path}: continue with --resume")
                     self.end_epoch(epoch, row, peak)
+                    display.epoch_done(row)
         finally:
             signal.signal(signal.SIGINT, previous)
         test_loss, test_accuracy = self.evaluate(self.x_test, self.y_test)
         rate = float(np.median([row["images_per_s"] for row in self.state.history] or [0.0]))
+        model = self.model.cpu().to(memory_format=torch.contiguous_format).eval()
         result = TrainResult(self.run_dir, self.state.history, test_loss, test_accuracy, rate,
                              rate * self.flops_per_image / peak if peak else None, self.analysis.totals.params,
-                             self.flops_per_image)
+                             self.flops_per_image, model, self.dist.main)
         if self.dist.main:
             self.finish(result)
         return result
+
+    def header(self) -> list[str]:
+        """What the run is, in two sentences; the label-smoothing note explains train loss > val loss."""
+        c, (train, val, test) = self.config, self.data_sizes
+        threads = f", {self.threads} thread{'s' if self.threads > 1 else ''}" if self.device.type == "cpu" else ""
+        lines = [f"{self.graph.name}: {self.analysis.totals.params:,} params on {self.device}{threads}; "
+                 f"{c.data}: {train:,} train / {val:,} val / {test:,} test samples",
+                 f"{self.epochs} epochs x {self.batches_per_epoch:,} steps of {c.batch_size * self.dist.world} = "
+                 f"{self.total_steps:,} steps; {c.optimizer} lr {c.lr:g}, {c.schedule} schedule"]
+        if c.label_smoothing:
+            lines[1] += (f"; label smoothing {c.label_smoothing:g} applies to the train loss only, so it sits "
+                         f"above the val loss")
+        if self.state.step:
+            lines.append(f"resuming at step {self.state.step:,} (epoch {self.state.epoch})")
+        return lines
 
     def end_epoch(self, epoch: int, row: dict, peak: float | None) -> None:
         row["val_loss"], row["val_acc"] = self.evaluate(self.x_val, self.y_val)
@@ -477,8 +730,10 @@ class Trainer:
                    "test_accuracy": result.test_accuracy, "images_per_s": result.images_per_second,
                    "flops_per_image": result.flops_per_image, "mfu": result.mfu, "epochs": self.state.epoch,
                    "steps": self.state.step, "device": str(self.device), "processes": self.dist.world,
-                   "config": dataclasses.asdict(self.config)}
+                   "threads": self.threads if self.device.type == "cpu" else None,
+                   "config": dataclasses.asdict(self.config), "log": self.state.log}
         write_atomic(self.run_dir / "result.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(self.run_dir / "log.txt", "".join(line + "\n" for line in self.state.log))
 
 
 class IndexedPairs(torch.utils.data.Dataset):
@@ -538,36 +793,88 @@ def make_scheduler(optimizer, config: TrainConfig, total_steps: int, per_epoch: 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-class progress_display:
-    """A rich progress bar per epoch (loss, accuracy, images/s, ETA), or nothing when disabled."""
+class TrainingDisplay:
+    """What the console shows while a run trains: a header, a row per finished epoch, and a live two-line
+    status (epoch, global step, bar, the run's ETA; train loss, val loss and accuracy, images/s).
+    Every line fits the console's width (80 columns included); nothing is shown when disabled."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    COLUMNS = ("epoch", "step", "train loss", "val loss", "val acc", "img/s", "time")
+
+    def __init__(self, enabled: bool, console=None):
+        self.enabled, self.console = enabled, console
+        self.epoch = self.step = 0
+        self.loss = self.val_loss = self.val_acc = self.rate = None
 
     def __enter__(self):
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-            self.progress.start()
+            from rich.console import Console
+            from rich.live import Live
+            self.console = self.console or Console(highlight=False)
+            self.live = Live(self, console=self.console, refresh_per_second=4, transient=True)
+            self.live.start()
         return self
 
     def __exit__(self, *exc):
         if self.enabled:
-            self.progress.stop()
+            self.live.stop()
 
-    def __call__(self, epoch: int, epochs: int, steps: int, images_per_step: int, done: int = 0):
-        """An update(step, loss, accuracy) for this epoch's bar (``done`` steps in already), or None."""
-        if not self.enabled:
-            return None
-        task = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, completed=done, info="")
-        start = time.perf_counter()
+    def start(self, header: list[str], epochs: int, total_steps: int, step: int, images_per_step: int) -> None:
+        self.epochs, self.total, self.images_per_step = epochs, total_steps, images_per_step
+        self.step = self.first_step = self.epoch_step = step
+        self.began = self.epoch_began = time.perf_counter()
+        if self.enabled:
+            for line in header:
+                self.console.print(line, markup=False)
+            self.console.print(self.row(self.COLUMNS), markup=False, style="bold")
 
-        def update(step: int, loss: float, accuracy: float):
-            rate = (step - done) * images_per_step / max(time.perf_counter() - start, 1e-9)
-            self.progress.update(task, completed=step,
-                                 info=f"step {step}  loss {loss:.4f}  acc {accuracy:.2%}  {rate:,.0f} img/s")
-        return update
+    def update(self, epoch: int, step: int, loss: float) -> None:
+        """The running epoch's state after a host sync (every CHECK_EVERY steps)."""
+        if epoch != self.epoch:
+            self.epoch, self.epoch_step, self.epoch_began = epoch, self.step, time.perf_counter()
+        self.step, self.loss = step, loss
+        self.rate = (step - self.epoch_step) * self.images_per_step / max(time.perf_counter() - self.epoch_began, 1e-9)
+
+    def epoch_done(self, row: dict) -> None:
+        self.val_loss, self.val_acc = row["val_loss"], row["val_acc"]
+        self.epoch_step, self.epoch_began = row["step"], time.perf_counter()
+        if self.enabled:
+            self.console.print(self.row((f"{row['epoch']}/{self.epochs}", f"{row['step']:,}", f"{row['train_loss']:.4f}",
+                                         _maybe(row["val_loss"], ".4f"), _maybe(row["val_acc"], ".2%"),
+                                         f"{row['images_per_s']:,.0f}", f"{row['seconds']:.1f}s")), markup=False)
+
+    def row(self, cells) -> str:
+        widths = (max(7, 2 * len(str(self.epochs)) + 1), 9, 10, 9, 8, 10, 8)
+        return f"{cells[0]:<{widths[0]}}" + "".join(f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:]))
+
+    def lines(self, width: int) -> list[str]:
+        """The live status as plain text, ``width`` columns at most; the bar takes what the words leave."""
+        done = self.step - self.first_step
+        elapsed = time.perf_counter() - self.began
+        eta = _clock((self.total - self.step) * elapsed / done) if done else "-"
+        left = f"epoch {self.epoch + 1}/{self.epochs}  step {self.step:,}/{self.total:,} "
+        right = f" {self.step / max(self.total, 1):4.0%}  ETA {eta}"
+        room = width - len(left) - len(right)
+        bar = "━" * round(room * self.step / max(self.total, 1)) if room >= 5 else ""
+        first = left + (bar.ljust(room, "╌") if room >= 5 else "") + right
+        second = (f"train loss {_maybe(self.loss, '.4f')}  val loss {_maybe(self.val_loss, '.4f')}  "
+                  f"val acc {_maybe(self.val_acc, '.2%')}  {_maybe(self.rate, ',.0f')} img/s")
+        return [first, second]
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+        for line in self.lines(options.max_width):
+            yield Text(line, no_wrap=False, overflow="fold")
+
+
+def _maybe(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _clock(seconds: float) -> str:
+    """h:mm:ss, with as many hour digits as it takes: never truncated."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def out_of_memory_advice(graph: Graph, config: TrainConfig, device_bytes: int) -> str:
@@ -588,13 +895,34 @@ def summary(result: TrainResult) -> str:
     mfu = f", model FLOPs utilization {result.mfu:.1%}" if result.mfu is not None else ""
     return (f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after "
             f"{len(result.history)} epochs; {result.images_per_second:,.0f} images/s{mfu}\n"
-            f"run: {result.run_dir} (metrics.jsonl, metrics.csv, curves.png, checkpoint.pt, result.json)")
+            f"run: {result.run_dir} (metrics.jsonl, metrics.csv, curves.png, checkpoint.pt, result.json, log.txt)")
 
 
-def train(graph: Graph, config: TrainConfig) -> TrainResult:
-    trainer = Trainer(graph, config)
+def weights_note(result: TrainResult, weights: Path | None) -> str:
+    """The "Weights:" line of an exported Python file: where the trained weights that load into it are."""
+    accuracy = f"test accuracy {result.test_accuracy:.2%}"
+    if weights is None:
+        return (f"trained by cnnspec ({accuracy}); they are in {result.run_dir / CHECKPOINT}: "
+                f"torch.load(path)['model'] is the state_dict")
+    load = (f"safetensors.torch.load_file('{weights.name}')" if weights.suffix == ".safetensors"
+            else f"torch.load('{weights.name}')")
+    return f"trained by cnnspec ({accuracy}): model.load_state_dict({load})"
+
+
+def train(graph: Graph, config: TrainConfig, override: bool = False, given: set[str] | None = None) -> TrainResult:
+    """Train (or, with ``config.resume``, continue) a run. ``given``: the settings asked for explicitly
+    (the command line's); on resume the others come from the checkpoint. ``override`` accepts asked-for
+    settings that differ from the run's, and a changed spec whose weights still fit."""
+    saved, changes = None, {}
+    if config.resume:
+        saved = read_checkpoint(run_dir(graph, config) / CHECKPOINT)
+        config, changes = resumed_config(graph, saved, config, given, override)
+    threads = torch.get_num_threads()
     try:
+        trainer = Trainer(graph, config, saved, changes, override)
         return trainer.run()
     except torch.cuda.OutOfMemoryError:
         device_bytes = torch.cuda.get_device_properties(trainer.device).total_memory
         raise TrainError(out_of_memory_advice(graph, config, device_bytes)) from None
+    finally:
+        torch.set_num_threads(threads)
