@@ -51,9 +51,10 @@ PEAK_TFLOPS = {  # dense tensor-core peaks (bf16/fp16, tf32) in TFLOP/s, vendors
     "V100": (125.0, 15.7), "T4": (65.0, 8.1),
 }
 CHECK_EVERY = 25  # steps between host syncs (NaN check, progress); the GPU runs ahead in between
-TINY_STEP_MACS = 50_000_000
-"""A step under this many MACs (batch x the analyzer's MACs per image) trains faster on one CPU thread
-than on several: thread start-up and sync outweigh the work (measured, docs/training.md)."""
+TINY_STEP_MACS = 100_000_000
+"""A step under this many MACs (batch x the analyzer's MACs per image) runs on one CPU thread by default:
+thread wake-ups and syncs outweigh the work, and on shared cores two threads ran 5 to 17 times slower
+(MNIST-1D CNN and MLP, LeNet-5 at batch 128: docs/training.md)."""
 CHECKPOINT, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 
 
@@ -690,14 +691,13 @@ class Trainer:
     def header(self) -> list[str]:
         """What the run is, in two sentences; the label-smoothing note explains train loss > val loss."""
         c, (train, val, test) = self.config, self.data_sizes
-        threads = f", {self.threads} thread{'s' if self.threads > 1 else ''}" if self.device.type == "cpu" else ""
-        lines = [f"{self.graph.name}: {self.analysis.totals.params:,} params on {self.device}{threads}; "
-                 f"{c.data}: {train:,} train / {val:,} val / {test:,} test samples",
-                 f"{self.epochs} epochs x {self.batches_per_epoch:,} steps of {c.batch_size * self.dist.world} = "
+        threads = f" ({self.threads} thread{'s' if self.threads > 1 else ''})" if self.device.type == "cpu" else ""
+        lines = [f"{self.graph.name}: {self.analysis.totals.params:,} params on {self.device}{threads}",
+                 f"data: {c.data}, {train:,} train / {val:,} val / {test:,} test samples",
+                 f"run: {self.epochs} epochs x {self.batches_per_epoch:,} steps of {c.batch_size * self.dist.world} = "
                  f"{self.total_steps:,} steps; {c.optimizer} lr {c.lr:g}, {c.schedule} schedule"]
         if c.label_smoothing:
-            lines[1] += (f"; label smoothing {c.label_smoothing:g} applies to the train loss only, so it sits "
-                         f"above the val loss")
+            lines.append(f"label smoothing {c.label_smoothing:g} is in the train loss only: it sits above the val loss")
         if self.state.step:
             lines.append(f"resuming at step {self.state.step:,} (epoch {self.state.epoch})")
         return lines
@@ -835,7 +835,7 @@ class TrainingDisplay:
         self.rate = (step - self.epoch_step) * self.images_per_step / max(time.perf_counter() - self.epoch_began, 1e-9)
 
     def epoch_done(self, row: dict) -> None:
-        self.val_loss, self.val_acc = row["val_loss"], row["val_acc"]
+        self.val_loss, self.val_acc, self.epoch = row["val_loss"], row["val_acc"], row["epoch"]
         self.epoch_step, self.epoch_began = row["step"], time.perf_counter()
         if self.enabled:
             self.console.print(self.row((f"{row['epoch']}/{self.epochs}", f"{row['step']:,}", f"{row['train_loss']:.4f}",
@@ -843,7 +843,7 @@ class TrainingDisplay:
                                          f"{row['images_per_s']:,.0f}", f"{row['seconds']:.1f}s")), markup=False)
 
     def row(self, cells) -> str:
-        widths = (max(7, 2 * len(str(self.epochs)) + 1), 9, 10, 9, 8, 10, 8)
+        widths = (max(7, 2 * len(str(self.epochs)) + 1), 9, 12, 10, 9, 10, 8)
         return f"{cells[0]:<{widths[0]}}" + "".join(f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:]))
 
     def lines(self, width: int) -> list[str]:
@@ -895,7 +895,7 @@ def summary(result: TrainResult) -> str:
     mfu = f", model FLOPs utilization {result.mfu:.1%}" if result.mfu is not None else ""
     return (f"test accuracy {result.test_accuracy:.2%} (loss {result.test_loss:.4f}) after "
             f"{len(result.history)} epochs; {result.images_per_second:,.0f} images/s{mfu}\n"
-            f"run: {result.run_dir} (metrics.jsonl, metrics.csv, curves.png, checkpoint.pt, result.json, log.txt)")
+            f"run folder: {result.run_dir} (metrics, curves, checkpoint, log)")
 
 
 def weights_note(result: TrainResult, weights: Path | None) -> str:
