@@ -106,6 +106,21 @@ class Analysis:
     def warnings(self) -> list[tuple[str, str]]:
         return [(row.name, warning) for row in self.rows for warning in row.warnings]
 
+    def __repr__(self) -> str:
+        """Short, for a REPL: the rows are in ``rows``, the table in ``_repr_html_`` or ``cnnspec analyze``."""
+        return (f"<Analysis {self.name}: {len(self.rows)} rows, {self.totals.params:,} params, "
+                f"{self.totals.macs:,} MACs, input {list(self.input_shape)}>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the totals and a compact per-layer table."""
+        from .render import to_html
+        return to_html(self)
+
+    def to_pandas(self):
+        """One row per layer, indexed by name, as a pandas DataFrame (pip install pandas)."""
+        from .render import to_pandas
+        return to_pandas(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: shapes as lists, receptive fields as numbers (exact fractions as strings).
 

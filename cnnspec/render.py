@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import html
 import io
 import json
 import os
@@ -167,6 +168,53 @@ SHORT_HEADERS = {"weights": "Weights", "memory": "Memory", "bytes": "Bytes", "rf
 HIDE_ORDER = ("type", "flops", "rf", "trainable", "buffers", "weights", "bytes", "memory", "output")
 """Columns hidden first on a narrow terminal; the name, params and MACs stay (FLOPs too, shown alone)."""
 FIT_HINT = "Exact, every column: --format md, csv or json, or a pipe; choose with --columns."
+
+
+def records(analysis: Analysis) -> list[dict]:
+    """One plain dict per layer: shapes as tuples, the receptive field as text ('3x3', None if none)."""
+    return [{"name": r.name, "type": r.type, "block": r.block, "inputs": tuple(r.inputs), "output": format_shape(r.shape),
+             "shape": tuple(r.shape), "params": r.params, "trainable": r.trainable, "bias": r.bias,
+             "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "values": r.values, "memory": r.memory,
+             "receptive_field": None if r.receptive_size == "-" else r.receptive_size, "warnings": list(r.warnings)}
+            for r in analysis.rows]
+
+
+def to_pandas(analysis: Analysis):
+    """``records`` as a DataFrame indexed by layer name; pandas is imported only here."""
+    try:
+        import pandas
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("Analysis.to_pandas needs pandas: pip install pandas", name="pandas") from None
+    return pandas.DataFrame.from_records(records(analysis), index="name")
+
+
+HTML_ROWS = 40
+"""Above this many layers, the notebook table collapses blocks (as --depth) until it fits."""
+
+
+def to_html(analysis: Analysis) -> str:
+    """A compact HTML table for Jupyter: the totals, then one row per layer (or per block, deep
+    blocks collapsed, when there are more than HTML_ROWS layers)."""
+    from .collapse import collapse
+    shown, note = analysis, ""
+    for depth in range(max((r.block or "").count(".") + 1 for r in analysis.rows) - 1, -1, -1):
+        if len(shown.rows) <= HTML_ROWS:
+            break
+        shown = collapse(analysis, depth)
+        note = f"blocks collapsed as by --depth {depth}; every layer: .rows or .to_pandas()"
+    columns = ["name", "type", "output", "params", "macs", "memory", "rf"]
+    header, rows, totals = table_cells(shown, columns)
+
+    def line(cells, tag="td"):
+        return "<tr>" + "".join(f'<{tag} style="text-align:{"right" if COLUMNS[c][2] == "right" else "left"}">'
+                                f"{html.escape(text)}</{tag}>" for c, text in zip(columns, cells)) + "</tr>"
+
+    t = analysis.totals
+    caption = (f"{analysis.name}: input {format_shape(analysis.input_shape)}, {grouped(t.params)} params, "
+               f"{grouped(t.macs)} MACs, {grouped(t.memory)} values of forward memory"
+               + (f" ({note})" if note else ""))
+    return (f"<table><caption>{html.escape(caption)}</caption><thead>{line(header, 'th')}</thead><tbody>"
+            + "".join(line(cells) for cells in rows) + f"</tbody><tfoot>{line(totals, 'th')}</tfoot></table>")
 
 
 def to_text(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS, color: bool = False,

@@ -17,7 +17,8 @@ def analyzer_modules() -> list[Path]:
 
 
 def module_level_imports(path: Path) -> list[str]:
-    """Packages imported by statements that run on import (not inside a function or class body)."""
+    """Packages imported by statements that run on import (not inside a function or class body, nor
+    under ``if TYPE_CHECKING:``, which only type checkers read)."""
     found, stack = [], list(ast.parse(path.read_text()).body)
     while stack:
         node = stack.pop()
@@ -25,6 +26,8 @@ def module_level_imports(path: Path) -> list[str]:
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             found.append(node.module or "")
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack += node.orelse
         elif isinstance(node, (ast.If, ast.Try, ast.With)):
             stack += [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
     return found
