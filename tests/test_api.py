@@ -18,11 +18,13 @@ from cnnspec.spec import builtin_specs
 ROOT = Path(__file__).parent.parent
 
 
-def test_analyze_takes_a_name_a_path_a_graph_or_a_spec():
-    path = builtin_specs()["vgg16"]
+def test_analyze_takes_a_name_a_path_a_graph_or_a_spec(tmp_path):
+    path = tmp_path / "lenet.yaml"
+    path.write_text(builtin_specs()["lenet5"].read_text())
     results = [cnnspec.analyze(source) for source in
-               ("vgg16", str(path), path, cnnspec.load("vgg16"), cnnspec.load_spec("vgg16"))]
-    assert {r.totals.params for r in results} == {138_357_544}
+               ("lenet5", str(path), path, cnnspec.load(str(path)), cnnspec.load_spec("lenet5"))]
+    assert {r.totals.params for r in results} == {61_706}
+    assert cnnspec.analyze("vgg16").totals.params == 138_357_544
     assert cnnspec.analyze("resnet50", input_shape=(3, 320, 320)).totals.macs == 8_343_142_400
     assert cnnspec.analyze("resnet50", dtype="bf16").bytes_per_value == 2
 
