@@ -120,6 +120,10 @@ def conv_of(spec: Spec, graph: Graph, name: str) -> Conv:
     if not isinstance(layer, ConvNd) or len(graph_node.in_shapes[0]) != 3:
         raise SpecError(f"'{name}' is a {node.type}; this transform applies to 2D convolutions")
     window = layer.window(graph_node.in_shapes[0])
+    in_channels = graph_node.in_shapes[0][0]
+    if layer.groups == in_channels > 1:
+        raise SpecError(f"'{name}' is already depthwise (groups = its {in_channels} input channels): it is the first "
+                        "half of a separable conv, and the transforms apply to full convolutions")
     if layer.groups != 1 or window.dilation != (1, 1) or any(window.extra_right):
         raise SpecError(f"'{name}' is grouped, dilated or padded unevenly; the transforms apply to plain convolutions")
     return Conv(node, graph_node.in_shapes[0][0], layer.out_channels, window.kernel, window.stride, window.padding,
@@ -268,12 +272,13 @@ def apply_all(spec: Spec, transforms: list[str]) -> Spec:
 # --- what each would save ----------------------------------------------------------------------
 
 def candidates(spec: Spec, graph: Graph, ratio: float) -> list[str]:
-    """The transforms worth listing: every conv with a kernel over 1, every pool after a conv."""
+    """The transforms worth listing: every full conv (not grouped, so never a depthwise one, which is already
+    half of a separable conv) with a kernel over 1, every pool after a conv."""
     found = []
     for node in graph.nodes[1:]:
         if isinstance(node.layer, PoolNd):
             found.append(f"strided:{node.name}")
-        elif isinstance(node.layer, ConvNd) and len(node.in_shapes[0]) == 3 \
+        elif isinstance(node.layer, ConvNd) and len(node.in_shapes[0]) == 3 and node.layer.groups == 1 \
                 and max(node.layer.window(node.in_shapes[0]).kernel) > 1:
             c_in, reduced = node.in_shapes[0][0], max(1, round(node.in_shapes[0][0] * ratio))
             if c_in >= MIN_CHANNELS_TO_REDUCE and reduced < c_in:
@@ -299,14 +304,16 @@ def savings(spec: Spec, ratio: float = 0.25) -> list[Saving]:
 
 
 def saving(transform: str, before: Analysis, after: Analysis) -> Saving:
-    """Sums over the layers the transform touched: new or removed names, and changed rows."""
+    """Sums over the layers the transform touched: the layer it names (even where its new last conv happens to
+    count the same: a 2x2 conv 96 -> 192 and its 2x1 192 -> 192 both hold 73,920), new or removed names, and
+    changed rows."""
+    kind, layer = transform.split(":")[:2]
     old, new = {row.name: row for row in before.rows}, {row.name: row for row in after.rows}
-    touched = {name for name in old.keys() | new.keys() if changed(old.get(name), new.get(name))}
+    touched = {layer} | {name for name in old.keys() | new.keys() if changed(old.get(name), new.get(name))}
 
     def total(rows: dict[str, Row], field: str) -> int:
         return sum(getattr(rows[name], field) for name in touched if name in rows)
 
-    kind, layer = transform.split(":")[:2]
     return Saving(transform, layer, TRANSFORMS[kind][1], total(old, "params"), total(new, "params"),
                   total(old, "bias"), total(new, "bias"), total(old, "macs"), total(new, "macs"))
 

@@ -197,6 +197,32 @@ def test_savings_are_sorted_and_skip_what_does_not_apply():
     assert (reduce_3x3.params_after, reduce_3x3.macs_after) == (30_104, (2_304 + 27_648) * 28 * 28)
 
 
+@pytest.mark.parametrize("model", ["mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "regnet_x_400mf",
+                                   "resnext50_32x4d"])
+def test_no_transform_is_suggested_for_a_depthwise_or_grouped_conv(model):
+    """A depthwise conv is already half of a separable conv: no 'separable', no 1x1 reduction in front, no
+    factorization of it; a grouped one (ResNeXt, RegNet) is not the plain conv the transforms rebuild."""
+    spec = load_spec(model)
+    graph = build_graph(spec)
+    grouped = {node.name for node in graph.nodes[1:] if getattr(node.layer, "groups", 1) > 1}
+    found = savings(spec)
+    assert grouped and found and not {s.layer for s in found} & grouped
+
+
+def test_applying_a_transform_to_a_depthwise_conv_says_it_already_is_one():
+    with pytest.raises(SpecError, match="'stage1.block.depthwise.conv' is already depthwise \\(groups = its 32 input channels\\)"):
+        apply(load_spec("mobilenet_v2"), "separable:stage1.block.depthwise.conv")
+
+
+def test_a_saving_counts_the_named_layer_even_where_its_last_conv_counts_the_same():
+    """ConvNeXt's downsampling 2x2 conv, 96 -> 192: as 1x2 (96 -> 192) then 2x1 (192 -> 192) its last conv keeps
+    the name with the same 73,920 params; the saving still counts the conv it replaced."""
+    spec = parse_spec("input: [96, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 192, kernel_size: 2, stride: 2, "
+                      "name: down}\n")
+    found = next(s for s in savings(spec) if s.transform == "asymmetric:down")
+    assert (found.params_before, found.params_after) == (4 * 96 * 192 + 192, 2 * 96 * 192 + 192 + 2 * 192 * 192 + 192)
+
+
 # --- the MLP-equivalent figure ------------------------------------------------------------------
 
 def test_a_dense_layer_on_a_224x224x3_image():
