@@ -128,6 +128,35 @@ def to_markdown(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS) -> str
     return "\n".join(lines) + "\n"
 
 
+def published(expect, key: str) -> str:
+    """A figure of a spec's expect: as it is written there (an exact int grouped, '4.089G' as is), or ''."""
+    value = expect.get(key, "") if isinstance(expect, dict) else ""
+    value = value.get("value", "") if isinstance(value, dict) else value
+    return cell(value)
+
+
+ModelColumn = tuple[str, Callable[[Analysis, object], object]]
+MODEL_COLUMNS: dict[str, ModelColumn] = {
+    "name": ("Model", lambda a, expect: a.name),
+    "input": ("Input", lambda a, expect: format_shape(a.input_shape)),
+    "params": ("Params", lambda a, expect: a.totals.params),
+    "macs": ("MACs", lambda a, expect: a.totals.macs),
+    "memory": ("Memory (values)", lambda a, expect: a.totals.memory),
+    "peak_memory": ("Peak memory (values)", lambda a, expect: a.peak_memory),
+    "published_params": ("Published params", lambda a, expect: published(expect, "params")),
+    "published_macs": ("Published MACs", lambda a, expect: published(expect, "macs")),
+}
+"""Columns of a table with one row per model (a managed ``models=`` table); 'published' is the spec's expect:."""
+
+
+def models_to_markdown(models: list[tuple[Analysis, object]], columns: list[str]) -> str:
+    """One row per (analysis, its spec's expect:) pair; the name and input left, figures right."""
+    align = ["---" if c in ("name", "input") else "---:" for c in columns]
+    rows = [[cell(MODEL_COLUMNS[c][1](analysis, expect)) for c in columns] for analysis, expect in models]
+    lines = ["| " + " | ".join(cells) + " |" for cells in ([MODEL_COLUMNS[c][0] for c in columns], align, *rows)]
+    return "\n".join(lines) + "\n"
+
+
 def to_csv(analysis: Analysis, columns: list[str] = DEFAULT_COLUMNS) -> str:
     """Raw integers (no thousands separators), one row per layer, then the totals."""
     out = io.StringIO()

@@ -858,6 +858,17 @@ def builtin_variants() -> dict[str, Path]:
     return found
 
 
+def family_members(name_or_path: str) -> list[tuple[str, str | None]]:
+    """(spec, variant) for each variant of a family spec ('resnet': resnet18 ... wide_resnet101_2), or the
+    spec itself with no variant."""
+    if not (Path(name_or_path).is_file() or name_or_path in builtin_specs()):
+        return [(name_or_path, None)]  # a variant's name, a missing file: load says which
+    path = find_spec(name_or_path)
+    text = path.read_text()
+    variants = list(read_variants(read_yaml(str(path), text))) if re.search(r"^variants\s*:", text, re.M) else []
+    return [(name_or_path, variant) for variant in variants] or [(name_or_path, None)]
+
+
 def find_variant(name: str) -> Path | None:
     """The family file that defines variant ``name``, parsing only files whose text mentions it."""
     for path in builtin_specs().values():

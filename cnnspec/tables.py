@@ -29,6 +29,7 @@ from .errors import Loc, SpecError
 from .figures import FigureError, parse_shape
 from .files import read_exact, write_atomic
 from .graph import load
+from .spec import family_members
 
 MARKER = re.compile(r"^<!--\s*cnnspec table\s+(?P<args>.*?)\s*-->\s*$")
 END_MARKER = re.compile(r"^<!--\s*/cnnspec\s*-->\s*$")
@@ -243,18 +244,26 @@ class ManagedTable:
     dtype: str
     written: str  # the lines between the comments as the file has them now
     newline: str  # the file's line ending at the opening comment
+    models: bool = False  # `models=a,b,...`: one row per model (a family: one per variant), not per layer
 
     @property
     def loc(self) -> Loc:
         return Loc(self.path, self.start + 1, 1)
 
     def render(self) -> str:
-        """The table as the spec gives it now, in the file's line endings."""
-        try:
-            analysis = analyze(load(self.spec, self.input_shape), self.dtype)
-        except SpecError as error:
-            raise SpecError(f"the managed table's spec '{self.spec}': {error}", self.loc) from None
-        return render.to_markdown(analysis, self.columns).replace("\n", self.newline)
+        """The table as the spec (or the models) give it now, in the file's line endings."""
+        members = [m for spec in self.spec.split(",") for m in family_members(spec)] if self.models else [(self.spec, None)]
+        graphs = []
+        for spec, variant in members:
+            try:
+                graphs.append(load(spec, self.input_shape, {"variant": variant} if variant else None))
+            except SpecError as error:
+                raise SpecError(f"the managed table's spec '{variant or spec}': {error}", self.loc) from None
+        if self.models:
+            table = render.models_to_markdown([(analyze(g, self.dtype), g.spec.expect) for g in graphs], self.columns)
+        else:
+            table = render.to_markdown(analyze(graphs[0], self.dtype), self.columns)
+        return table.replace("\n", self.newline)
 
 
 def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str], tuple[int, ...] | None, str]:
@@ -268,10 +277,11 @@ def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str]
         if not sep or key not in ("columns", "input", "dtype"):
             raise SpecError(f"unknown option '{part}' in the cnnspec table comment (columns=, input=, dtype=)", loc)
         options[key] = value
-    columns = options.get("columns", ",".join(render.DEFAULT_COLUMNS)).split(",")
-    unknown = [c for c in columns if c not in render.COLUMNS]
+    known = render.MODEL_COLUMNS if parts[0].startswith("models=") else render.COLUMNS
+    columns = options.get("columns", ",".join(render.DEFAULT_COLUMNS if known is render.COLUMNS else known)).split(",")
+    unknown = [c for c in columns if c not in known]
     if unknown:
-        raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(render.COLUMNS)}", loc)
+        raise SpecError(f"unknown column '{unknown[0]}'; columns are: {', '.join(known)}", loc)
     dtype = options.get("dtype", "fp32")
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"dtype= must be one of {', '.join(DTYPE_BYTES)}. Received: {dtype!r}", loc)
@@ -308,8 +318,11 @@ def managed_tables(path: str, text: str) -> list[ManagedTable]:
             first, args = open_marker
             spec, columns, shape, dtype = parse_marker(path, first + 1, args)
             newline = lines[first][len(lines[first].rstrip("\r\n")):] or "\n"
-            found.append(ManagedTable(path, first, index, resolve_spec(spec, path), columns, shape, dtype,
-                                      "".join(lines[first + 1:index]), newline))
+            models = spec.startswith("models=")
+            spec = ",".join(resolve_spec(s, path) for s in spec.removeprefix("models=").split(",")) if models \
+                else resolve_spec(spec, path)
+            found.append(ManagedTable(path, first, index, spec, columns, shape, dtype,
+                                      "".join(lines[first + 1:index]), newline, models))
             open_marker = None
     if open_marker is not None:
         raise SpecError("the cnnspec table comment is never closed with <!-- /cnnspec -->",

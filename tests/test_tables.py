@@ -160,3 +160,32 @@ def test_markdown_tables_read_as_a_viewer_shows_them():
     assert first.rows == [["x | y", "z"], ["1 | 2", ""]] and first.widths == [2, 1]
     assert first.ragged() == [(4, 1)]
     assert (quoted.header, quoted.rows, quoted.lines, quoted.ragged()) == (["e", "f"], [["3", "4"]], [11], [(11, 3)])
+
+
+FAMILY = """input: [3, 8, 8]
+args: {width: 4}
+layers:
+  - {type: conv2d, out_channels: width, kernel_size: 3, name: conv1}
+variants:
+  small: {expect: {params: 112}}
+  wide: {args: {width: 8}, expect: {params: 224, macs: 7.776K}}
+"""
+
+
+def test_a_models_table_has_a_row_per_model_and_per_variant_of_a_family(tmp_path):
+    (tmp_path / "family.yaml").write_text(FAMILY)
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- cnnspec table models=family.yaml,squeezenet1_1 columns=name,params,macs,published_params,"
+                   "published_macs -->\n<!-- /cnnspec -->\n")
+    assert runner.invoke(app, ["table", "--update", str(doc)]).exit_code == 0
+    rows = doc.read_text().splitlines()[3:-1]
+    assert rows == ["| small | 112 | 3,888 | 112 |  |", "| wide | 224 | 7,776 | 224 | 7.776K |",
+                    "| squeezenet1_1 | 1,235,496 | 349,151,936 | 1,235,496 | 0.349G |"]
+    assert exit_code(check_managed(str(doc))) == 0
+
+
+def test_a_models_table_takes_model_columns_only(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- cnnspec table models=vgg columns=name,rf -->\n<!-- /cnnspec -->\n")
+    result = runner.invoke(app, ["check", str(doc)])
+    assert result.exit_code == 2 and "unknown column 'rf'; columns are: name, input, params" in result.output

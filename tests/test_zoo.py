@@ -99,3 +99,10 @@ def test_builds_in_torch_with_the_counted_parameters(model, zoo):
     built = cnnspec.build(model, device="meta")
     assert sum(p.numel() for p in built.parameters()) == zoo[model].totals.params
     assert sum(b.numel() for b in built.buffers()) == zoo[model].totals.buffers
+
+
+def test_the_readme_zoo_table_lists_every_model():
+    readme = (REFERENCE.parents[2] / "README.md").read_text()
+    table = readme[readme.index("<!-- cnnspec table models="):readme.index("<!-- /cnnspec -->", readme.index("## The zoo"))]
+    listed = {line.split("|")[1].strip() for line in table.splitlines()[3:]}
+    assert set(WRITTEN) <= listed
