@@ -577,7 +577,11 @@ def import_plotting():
 
 @app.command()
 def plot(specs: List[str] = typer.Argument(..., help="One spec, or several to overlay (built-in names work)."),
-         output: Path = typer.Option(..., "-o", "--output", help="out.png, out.svg or out.pdf."),
+         output: Path = typer.Option(..., "-o", "--output", help="out.png, or out.svg / out.pdf (vector, for "
+                                     "slides and papers)."),
+         dpi: int = typer.Option(110, "--dpi", min=20, max=2400, help="Resolution of a PNG (dots per inch)."),
+         title: Optional[str] = typer.Option(None, "--title", help="Title over the picture (default: what it "
+                                             "shows)."),
          log: bool = typer.Option(False, "--log", help="Log-scale y axes."),
          by: str = typer.Option("layer", "--by", help="layer, or block (sums per top-level block)."),
          metrics: str = typer.Option("memory,params,macs", help="Panels, from memory, params, macs, flops."),
@@ -600,7 +604,7 @@ def plot(specs: List[str] = typer.Argument(..., help="One spec, or several to ov
         raise SpecError("--input sweeps one spec: cnnspec plot vgg16 --input 3x160x160,3x224x224 -o sweep.png")
     else:
         figure = plotting.layers_figure([run(load_graph(spec)) for spec in specs], chosen, log, by)
-    write_atomic(output, plotting.figure_bytes(figure, fmt), force)
+    write_atomic(output, plotting.figure_bytes(figure, fmt, dpi, title), force)
     echo(f"wrote {output}")
 
 
@@ -617,8 +621,9 @@ DepthOption = typer.Option(None, "--depth", min=0, help="Expand blocks this many
 
 @app.command("graph")
 def draw_graph(spec: str = SpecArgument,
-               output: Optional[Path] = typer.Option(None, "-o", "--output", help="out.svg, out.png (needs "
-                                                     "Graphviz), out.dot or out.mmd (Mermaid); default: DOT on stdout."),
+               output: Optional[Path] = typer.Option(None, "-o", "--output", help="out.svg, out.png or out.pdf "
+                                                     "(these two need Graphviz), out.dot or out.mmd (Mermaid); "
+                                                     "default: DOT on stdout."),
                depth: Optional[int] = DepthOption, layout: Layout = LayoutOption,
                input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
                force: bool = ForceOption):

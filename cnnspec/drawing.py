@@ -1,19 +1,24 @@
 """The layer graph as a picture: Graphviz DOT, Mermaid (for Markdown), SVG and PNG.
 
-Boxes are layers (or whole blocks, collapsed below ``depth`` levels of nesting); blocks are
-clusters; every edge carries the shape of the tensor it moves. Branches are drawn the way the
+Boxes are layers (or whole blocks, collapsed below ``depth`` levels of nesting) labelled with their
+arguments; blocks are clusters; every edge carries the shape of the tensor it moves, and each output
+runs into an "output" terminal on an edge with its shape. Branches are drawn the way the
 papers draw them: parallel branches side by side (inception, Szegedy et al. 2015, Figure 2), and an
 edge that jumps over a path to the same merge (a residual shortcut, He et al. 2016, Figure 2; a
 dense connection; a U-Net copy, Ronneberger et al. 2015, Figure 1) dashed, beside the main path.
 A network that upsamples (an encoder-decoder) is drawn as a U with Graphviz: one row per
 resolution, so each copy edge runs level from the encoder on the left to the decoder on the right.
 
-SVG and PNG come from Graphviz's ``dot`` when it is installed. Without it, SVG comes from a small
-built-in layered layout (ranks by longest path, rows ordered by their parents' positions), so the
-HTML report always has a graph; PNG needs ``dot``.
+SVG, PDF and PNG come from Graphviz's ``dot`` when it is installed. Without it, SVG comes from a small
+built-in layered layout (ranks by longest path, rows ordered by their parents' positions, each skip
+edge in a lane of its own with its shape written along it), so the HTML report always has a graph;
+PNG and PDF need ``dot``. A pure-Python layout library (grandalf, the one on PyPI) was considered and
+not taken: it places nodes only, with no clusters, edge labels or rank constraints, so this module's
+cluster and label code would stay, and it adds a dependency last released in 2023.
 """
 from __future__ import annotations
 
+import bisect
 import html
 import shutil
 import subprocess
@@ -26,7 +31,8 @@ from .plot import family
 from .shape import format_shape, numel
 
 FILLS = {"conv": "#c6dbef", "pool": "#fdd0c7", "norm": "#fcefb4", "activation": "#e8e8e8", "linear": "#e2cfe0",
-         "merge": "#c7e9c0", "reshape": "#eeeeee", "resize": "#cdeae7", "base": "#ffffff", "block": "#f2f2f2"}
+         "merge": "#c7e9c0", "reshape": "#eeeeee", "resize": "#cdeae7", "base": "#ffffff", "block": "#f2f2f2",
+         "output": "#ffffff"}
 ABBREVIATIONS = {"out_channels": "", "out_features": "", "kernel_size": "k", "stride": "s", "padding": "p",
                  "dilation": "d", "groups": "g", "output_padding": "op", "scale_factor": "x", "p": "p"}
 """Argument names shortened in box labels: 'conv2d 64 k3 s2 p1'."""
@@ -34,7 +40,7 @@ HIDDEN = ("inplace", "bias")
 """Arguments papers leave out of their figures."""
 SHORT_TYPES = {"batchnorm": "bn"}
 """Folded layers by a shorter name: 'conv2d 64 k3 + bn + relu'."""
-FORMATS = ("svg", "png", "dot", "mmd")
+FORMATS = ("svg", "pdf", "png", "dot", "mmd")
 
 
 @dataclass
@@ -155,9 +161,6 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
         box.layers = [node.name for node in members[box_id]]
         box.detail = block_detail(members[box_id]) if box.family == "block" else " + ".join(
             layer_detail(node) if index == 0 else short_type(node.type) for index, node in enumerate(members[box_id]))
-        last = members[box_id][-1]
-        if last.name in graph.outputs and box.family != "block":
-            box.detail += f" \u2192 {format_shape(last.out_shape)}"
     skips = skip_edges(graph)
     edges: dict[tuple[str, str], Edge] = {}
     for node in graph.nodes:
@@ -165,6 +168,10 @@ def layout_graph(graph: Graph, depth: int | None = None, fold: bool = True) -> D
             key = (box_of[name], box_of[node.name])
             if key[0] != key[1] and key not in edges:
                 edges[key] = Edge(*key, format_shape(graph[name].out_shape), (name, node.name) in skips)
+    for name in graph.outputs:  # the output's shape goes on an edge too, into a terminal box
+        terminal = f"output:{name}"
+        boxes[terminal] = Box(terminal, "output", name if len(graph.outputs) > 1 else "", "output", None)
+        edges[(box_of[name], terminal)] = Edge(box_of[name], terminal, format_shape(graph[name].out_shape), False)
     picture = elide_single_clusters(Drawing(graph.name, list(boxes.values()), list(edges.values()), list(clusters)))
     picture.levels = resolution_levels(graph, picture) if upsamples(graph) else []
     return picture
@@ -196,7 +203,7 @@ def resolution_levels(graph: Graph, picture: Drawing) -> list[list[str]]:
         level[node.name] = below
     rows: dict[int, list[str]] = {}
     for box in picture.boxes:
-        if len(graph[box.layers[-1]].out_shape) > 1:
+        if box.layers and len(graph[box.layers[-1]].out_shape) > 1:
             rows.setdefault(level[box.layers[-1]], []).append(box.id)
     return [rows[key] for key in sorted(rows)]
 
@@ -215,7 +222,8 @@ def elide_single_clusters(drawing: Drawing) -> Drawing:
             tree.boxes.setdefault(parent, []).extend(boxes)
     drawing.clusters = [c for c in drawing.clusters if c not in removed]
     for box in drawing.boxes:
-        box.title = _local(box.id, box.cluster)
+        if box.family != "output":
+            box.title = _local(box.id, box.cluster)
     return drawing
 
 
@@ -233,13 +241,31 @@ def foldable(graph: Graph, node) -> bool:
 
 
 def block_detail(nodes: list) -> str:
-    """A collapsed block in a few words: '2x conv2d, 2x relu', or 'N layers' when varied."""
+    """A collapsed block in a few words: '2x conv2d, 2x relu'; when varied, its convolutions as He et
+    al. 2016's Table 1 writes them ('1x1 64, 3x3 64 /2, 1x1 256'), else 'N layers'."""
     counts: dict[str, int] = {}
     for node in nodes:
         counts[node.type] = counts.get(node.type, 0) + 1
-    if len(counts) > 3:
+    if len(counts) <= 3:
+        return ", ".join(f"{n}x {t}" if n > 1 else t for t, n in counts.items())
+    convs = [node for node in nodes if family(node.type) == "conv" and hasattr(node.layer, "kernel_size")]
+    if not convs or len(convs) > 4:
         return f"{len(nodes)} layers"
-    return ", ".join(f"{n}x {t}" if n > 1 else t for t, n in counts.items())
+    return ", ".join(conv_words(node) for node in convs)
+
+
+def conv_words(node) -> str:
+    """'3x3 64', '3x3 128 /2' (stride 2), 'up 2x2 256' (a transposed conv, which enlarges)."""
+    dims = len(node.out_shape) - 1
+    kernel, stride = (_ints(getattr(node.layer, name), dims) for name in ("kernel_size", "stride"))
+    up = "transpose" in node.type
+    words = f"{'up ' if up else ''}{'x'.join(map(str, kernel))} {node.layer.out_channels}"
+    return words + (f" /{max(stride)}" if max(stride) > 1 and not up else "")
+
+
+def _ints(value, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) and len(value) > 1 else (
+        (value[0] if isinstance(value, (list, tuple)) else value),) * dims
 
 
 def _local(name: str, cluster: str | None) -> str:
@@ -271,9 +297,11 @@ def to_dot(drawing: Drawing) -> str:
 
 
 def _dot_boxes(boxes: list[Box], indent: str) -> list[str]:
-    return [f"{indent}{_quote(b.id)} [label=<<b>{html.escape(b.title)}</b><br/>{html.escape(b.detail)}>, "
+    return [f"{indent}{_quote(b.id)} [label=<<b>{html.escape(b.title)}</b>"
+            f"{'<br/>' + html.escape(b.detail) if b.detail else ''}>, "
             f'tooltip={_quote(", ".join(b.layers))}, fillcolor="{FILLS[b.family]}"'
-            f'{", style=filled" if b.family == "block" else ""}];' for b in boxes]
+            f'{", style=filled" if b.family == "block" else ""}{", shape=oval" if b.family == "output" else ""}];'
+            for b in boxes]
 
 
 def _dot_cluster(tree: Tree, cluster: str | None, indent: str) -> list[str]:
@@ -305,7 +333,8 @@ def _mermaid_text(text: str) -> str:
 
 def _mermaid_cluster(tree: Tree, cluster: str | None, ids: dict[str, str], indent: str) -> list[str]:
     clusters, boxes = tree.children(cluster)
-    lines = [f'{indent}{ids[b.id]}["<b>{_mermaid_text(b.title)}</b><br/>{_mermaid_text(b.detail)}"]' for b in boxes]
+    lines = [f'{indent}{ids[b.id]}["<b>{_mermaid_text(b.title)}</b>'
+             f'{"<br/>" + _mermaid_text(b.detail) if b.detail else ""}"]' for b in boxes]
     for child in clusters:
         lines.append(f'{indent}subgraph {ids[child]}["{_mermaid_text(_local(child, cluster))}"]')
         lines += _mermaid_cluster(tree, child, ids, indent + "  ")
@@ -343,17 +372,17 @@ def render(drawing: Drawing, fmt: str, layout: str = "auto") -> bytes:
         return to_mermaid(drawing).encode()
     if fmt == "svg":
         return to_svg(drawing, layout).encode()
-    if fmt == "png":
+    if fmt in ("png", "pdf"):
         if not have_graphviz():
-            raise SpecError("a PNG graph needs Graphviz's `dot` program (apt-get install graphviz); "
+            raise SpecError(f"a {fmt.upper()} graph needs Graphviz's `dot` program (apt-get install graphviz); "
                             ".svg, .dot and .mmd work without it")
-        return run_dot(to_dot(drawing), "png")
+        return run_dot(to_dot(drawing), fmt)
     raise SpecError(f"graph formats are {', '.join(FORMATS)}. Received: {fmt!r}")
 
 
 # --- the built-in layout (no Graphviz) -----------------------------------------------------------
 
-BOX_HEIGHT, CHAR_WIDTH, GAP_X, GAP_Y = 30, 6.0, 18, 34
+BOX_HEIGHT, CHAR_WIDTH, GAP_X, GAP_Y, LANE_GAP = 30, 6.0, 18, 34, 14
 CLUSTER_TOP, CLUSTER_SIDE, CLUSTER_BOTTOM = 14, 8, 6
 
 
@@ -456,13 +485,35 @@ def border_stacks(tree: Tree, spans: dict[str, tuple[int, int]]) -> dict[str, tu
     return stacks
 
 
+def skip_lanes(drawing: Drawing, placed: dict[str, Placed]) -> dict[int, float]:
+    """The x of each skip edge's vertical run: right of every box in the rows it passes, and right of
+    the skips already placed that overlap it, shortest first, so nested skips (U-Net's copies) nest
+    outwards instead of piling up on one line."""
+    row_right: dict[float, float] = {}
+    for p in placed.values():
+        row_right[p.y] = max(row_right.get(p.y, float("-inf")), p.x + p.width / 2)
+    tops = sorted(row_right)
+    spans = {index: (placed[e.source].y, placed[e.target].y) for index, e in enumerate(drawing.edges) if e.skip}
+    lanes: dict[int, float] = {}
+    for index, (low, high) in sorted(spans.items(), key=lambda item: item[1][1] - item[1][0]):
+        passed = tops[bisect.bisect_left(tops, low):bisect.bisect_right(tops, high)]
+        x = max(row_right[y] for y in passed) + 24
+        for other, lane in lanes.items():
+            if spans[other][0] < high and low < spans[other][1]:
+                x = max(x, lane + LANE_GAP)
+        lanes[index] = x
+    return lanes
+
+
 def builtin_svg(drawing: Drawing) -> str:
     placed, waypoints = place(drawing)
     tree = cluster_tree(drawing)
     rects = cluster_rects(drawing, tree, placed, cluster_spans(drawing, tree, ranks(drawing)))
+    lanes = skip_lanes(drawing, placed)
     boxes = [placed[box.id] for box in drawing.boxes]
     left = min([p.x - p.width / 2 for p in placed.values()] + [r[0] for r in rects.values()]) - 20
-    right = max([p.x + p.width / 2 for p in placed.values()] + [r[2] for r in rects.values()]) + 110
+    right = max([p.x + p.width / 2 for p in placed.values()] + [r[2] for r in rects.values()]
+                + list(lanes.values())) + 110
     bottom = max([p.y + BOX_HEIGHT for p in boxes] + [r[3] for r in rects.values()]) + 16
     body = [f'<text x="{left + 10:.1f}" y="16" font-size="13" font-weight="bold">{html.escape(drawing.name)}</text>']
     for cluster in drawing.clusters:
@@ -476,14 +527,15 @@ def builtin_svg(drawing: Drawing) -> str:
                     '</text></g>')
     for index, edge in enumerate(drawing.edges):
         body.append(svg_edge(edge, placed[edge.source], placed[edge.target],
-                             [placed[p] for p in waypoints.get(index, [])]))
+                             [placed[p] for p in waypoints.get(index, [])], lanes.get(index)))
     for box in drawing.boxes:
         p = placed[box.id]
         body.append(f'<g class="node"><title>{html.escape(", ".join(box.layers))}</title><rect x="{p.x - p.width / 2:.1f}" '
                     f'y="{p.y:.1f}" width="{p.width:.1f}" height="{BOX_HEIGHT}" rx="5" fill="{FILLS[box.family]}" '
-                    f'stroke="#777777"/><text x="{p.x:.1f}" y="{p.y + 12:.1f}" text-anchor="middle" font-size="10" '
-                    f'font-weight="bold">{html.escape(box.title)}</text><text x="{p.x:.1f}" y="{p.y + 24:.1f}" '
-                    f'text-anchor="middle" font-size="9">{html.escape(box.detail)}</text></g>')
+                    f'stroke="#777777"/><text x="{p.x:.1f}" y="{p.y + (12 if box.detail else 18):.1f}" '
+                    f'text-anchor="middle" font-size="10" font-weight="bold">{html.escape(box.title)}</text>'
+                    + (f'<text x="{p.x:.1f}" y="{p.y + 24:.1f}" text-anchor="middle" font-size="9">'
+                       f'{html.escape(box.detail)}</text>' if box.detail else "") + '</g>')
     width, height = right - left, bottom
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="{left:.1f} 0 {width:.1f} {height:.1f}" font-family="Helvetica, Arial, sans-serif">\n'
@@ -511,19 +563,21 @@ def cluster_rects(drawing: Drawing, tree: Tree, placed: dict[str, Placed], spans
     return rects
 
 
-def svg_edge(edge: Edge, source: Placed, target: Placed, waypoints: list[Placed]) -> str:
-    """A line through the waypoints, or for a skip a curve out to the right; the shape beside it."""
+def svg_edge(edge: Edge, source: Placed, target: Placed, waypoints: list[Placed], lane: float | None) -> str:
+    """A line through the waypoints, or for a skip a dashed run out to its lane and back, with the
+    shape written along the lane; the shape beside it."""
     x0, y0, x1, y1 = source.x, source.y + BOX_HEIGHT, target.x, target.y
     if edge.skip:
-        bend = max(source.x + source.width / 2, target.x + target.width / 2) + 40
-        path = f"M {x0 + source.width / 2:.1f} {y0 - BOX_HEIGHT / 2:.1f} C {bend:.1f} {y0:.1f} {bend:.1f} {y1:.1f} " \
-               f"{x1 + target.width / 2:.1f} {y1 + BOX_HEIGHT / 2:.1f}"
-        label_x, label_y = bend - 8, (y0 + y1) / 2
-        style = ' stroke="#2b6cb0" stroke-dasharray="5,3"'
-    else:
-        points = [(x0, y0)] + [(p.x, y) for p in waypoints for y in (p.y, p.y + BOX_HEIGHT)] + [(x1, y1)]
-        path = "M " + " L ".join(f"{x:.1f} {y:.1f}" for x, y in points)
-        label_x, label_y = (points[0][0] + points[1][0]) / 2 + 5, (points[0][1] + points[1][1]) / 2 + 3
-        style = ' stroke="#555555"'
-    return (f'<g class="edge"><path d="{path}" fill="none"{style} marker-end="url(#arrow)"/>'
+        mid0, mid1 = y0 - BOX_HEIGHT / 2, y1 + BOX_HEIGHT / 2
+        path = f"M {x0 + source.width / 2:.1f} {mid0:.1f} H {lane:.1f} V {mid1:.1f} H {x1 + target.width / 2:.1f}"
+        middle = (mid0 + mid1) / 2
+        return (f'<g class="edge"><path d="{path}" fill="none" stroke="#2b6cb0" stroke-dasharray="5,3" '
+                f'marker-end="url(#arrow)"/><text x="{lane - 3:.1f}" y="{middle:.1f}" font-size="8" fill="#2b6cb0" '
+                f'text-anchor="middle" stroke="#ffffff" stroke-width="3" paint-order="stroke" '
+                f'transform="rotate(-90 {lane - 3:.1f} {middle:.1f})">{html.escape(edge.shape)}'
+                '</text></g>')
+    points = [(x0, y0)] + [(p.x, y) for p in waypoints for y in (p.y, p.y + BOX_HEIGHT)] + [(x1, y1)]
+    path = "M " + " L ".join(f"{x:.1f} {y:.1f}" for x, y in points)
+    label_x, label_y = (points[0][0] + points[1][0]) / 2 + 5, (points[0][1] + points[1][1]) / 2 + 3
+    return (f'<g class="edge"><path d="{path}" fill="none" stroke="#555555" marker-end="url(#arrow)"/>'
             f'<text x="{label_x:.1f}" y="{label_y:.1f}" font-size="8" fill="#333333">{html.escape(edge.shape)}</text></g>')

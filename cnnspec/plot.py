@@ -22,12 +22,25 @@ def _pyplot():
 FORMATS = ("png", "svg", "pdf")
 
 
-def figure_bytes(figure, fmt: str) -> bytes:
-    """The figure as a PNG, SVG or PDF file's bytes; the figure is closed."""
+def figure_bytes(figure, fmt: str, dpi: int = 110, title: str | None = None) -> bytes:
+    """The figure as a PNG, SVG or PDF file's bytes (SVG and PDF are vector; ``dpi`` sizes a PNG),
+    with ``title`` in place of its own when given; the figure is closed."""
     plt = _pyplot()
+    if title is not None:
+        figure.suptitle(title)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=_metadata(fmt))
+    figure.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=_metadata(fmt))
     plt.close(figure)
+    return _palette_png(buffer.getvalue()) if fmt == "png" else buffer.getvalue()
+
+
+def _palette_png(data: bytes) -> bytes:
+    """The PNG with a 256-colour palette: a plot has a few flat colours and grey text, so it looks the
+    same at a fifth of the size (GoogLeNet's 171 named bars: 220 KB -> 50 KB). Pillow comes with matplotlib."""
+    from PIL import Image
+    image = Image.open(io.BytesIO(data))
+    buffer = io.BytesIO()
+    image.quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -71,6 +84,8 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
 
 METRICS = {"memory": "forward memory (values)", "params": "parameters", "macs": "MACs", "flops": "FLOPs"}
 DEFAULT_METRICS = ("memory", "params", "macs")
+LABEL_INCHES = 0.12
+"""Room per bar on the x axis: a 7-point name, rotated, needs 0.1 inch; the figure widens to give it."""
 FAMILY_COLORS = {"conv": "#4c78a8", "pool": "#e45756", "norm": "#eeca3b", "activation": "#9d9da1",
                  "linear": "#b279a2", "merge": "#54a24b", "reshape": "#bab0ac", "resize": "#72b7b2",
                  "base": "#222222", "block": "#7f9fbf"}
@@ -105,8 +120,10 @@ def layers_figure(analyses: list, metrics=DEFAULT_METRICS, log: bool = False, by
     labels = aligned_labels([g[0] for g in groups])
     positions = [[labels.index(name) for name in g[0]] if labels else list(range(len(g[0]))) for g in groups]
     count = len(labels) if labels else max(len(p) for p in positions)
+    bars = count * len(analyses) ** 0.5
+    width = max(min(4 + 0.22 * bars, 18), 1.5 + LABEL_INCHES * bars)  # every bar keeps its name legible
     figure, axes = plt.subplots(len(metrics), 1, sharex=True, squeeze=False, layout="constrained",
-                                figsize=(min(4 + 0.22 * count * len(analyses) ** 0.5, 18), 1.2 + 2.2 * len(metrics)))
+                                figsize=(width, 1.2 + 2.2 * len(metrics)))
     single = len(analyses) == 1
     width = 0.85 / len(analyses)
     for axis, metric in zip(axes[:, 0], metrics):
@@ -120,8 +137,7 @@ def layers_figure(analyses: list, metrics=DEFAULT_METRICS, log: bool = False, by
         axis.grid(axis="y", alpha=0.3)
     bottom = axes[-1, 0]
     if labels:
-        step = max(1, len(labels) // 60)  # at most ~60 names stay legible
-        bottom.set_xticks(range(0, len(labels), step), labels[::step], rotation=90, fontsize=7)
+        bottom.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
     else:
         bottom.set_xlabel(f"{by}, in order")
     bottom.set_xlim(-0.6, count - 0.4)

@@ -75,7 +75,7 @@ def test_every_layer_is_drawn_once_and_edges_carry_the_source_shape():
     picture = drawing.layout_graph(graph)
     assert drawn_layers(picture) == [node.name for node in graph.nodes]
     rows = {row.name: row for row in analyze(graph).rows}
-    box_last = {box.id: box.layers[-1] for box in picture.boxes}
+    box_last = {box.id: box.layers[-1] for box in picture.boxes if box.layers}
     for edge in picture.edges:
         assert edge.shape == format_shape(rows[box_last[edge.source]].shape)
     assert [e.shape for e in picture.edges][:3] == ["3x224x224", "64x224x224", "64x224x224"]
@@ -87,9 +87,10 @@ def test_activations_fold_into_their_producer_and_boxes_describe_arguments():
     assert first.layers == ["block1.conv.0.conv", "block1.conv.0.relu"]
     assert first.detail == "conv2d 64 k3 p1 + relu"
     assert picture.boxes[0].detail == "input 3x224x224"
-    assert picture.boxes[-1].detail == "linear 1000 \u2192 1000"
+    assert picture.boxes[-2].detail == "linear 1000"  # its arguments; the shapes are on the edges
+    assert (picture.boxes[-1].id, picture.boxes[-1].title) == ("output:fc8", "output")
     unfolded = drawing.layout_graph(load("vgg16"), fold=False)
-    assert len(unfolded.boxes) == len(load("vgg16").nodes)
+    assert len(unfolded.boxes) == len(load("vgg16").nodes) + 1  # and the output terminal
 
 
 def test_single_box_clusters_are_elided():
@@ -238,7 +239,7 @@ def test_a_deep_network_draws_in_linear_time():
     svg = drawing.to_svg(picture, layout="builtin")
     drawing.to_mermaid(picture)
     assert time.perf_counter() - started < 20
-    assert len(picture.boxes) == 1 + 800 * 3 and len(picture.clusters) == 1 + 800  # the repeat and its 800 blocks
+    assert len(picture.boxes) == 2 + 800 * 3 and len(picture.clusters) == 1 + 800  # input, output; the repeat and its blocks
     assert svg.count('class="cluster"') == 801 and sum(e.skip for e in picture.edges) == 800
 
 
@@ -258,3 +259,47 @@ def test_blocks_nested_as_deep_as_the_language_allows_draw_in_every_format():
     picture = drawing.layout_graph(build_graph(cnnspec.parse_spec(nested_blocks(MAX_BLOCK_DEPTH), "deep.yaml")))
     assert drawing.to_dot(picture).count("subgraph") == drawing.to_mermaid(picture).count("subgraph ") > 0
     assert 'class="cluster"' in drawing.to_svg(picture, layout="builtin")
+
+
+def test_a_linear_box_shows_its_arguments_and_its_edges_the_shapes_in_and_out():
+    picture = drawing.layout_graph(load("resnet50"), depth=1)
+    fc = next(box for box in picture.boxes if box.id == "fc")
+    assert fc.detail == "linear 1000"
+    assert [e.shape for e in picture.edges if e.target == "fc"] == ["2048"]
+    assert [(e.target, e.shape) for e in picture.edges if e.source == "fc"] == [("output:fc", "1000")]
+    text = drawing.to_dot(picture)
+    assert '"fc" -> "output:fc" [label=" 1000"' in text and "\u2192" not in text
+
+
+def test_builtin_skip_edges_run_in_lanes_of_their_own_beside_the_boxes():
+    """U-Net's four copies: each its own vertical lane right of every box it passes, its shape written
+    along it, no two labels in one place (they used to pile up into one smear)."""
+    import re
+    picture = drawing.layout_graph(load("unet"), depth=0)
+    placed, _ = drawing.place(picture)
+    lanes = drawing.skip_lanes(picture, placed)
+    skips = {index: edge for index, edge in enumerate(picture.edges) if edge.skip}
+    assert len(lanes) == len(skips) == 4 and len(set(lanes.values())) == 4
+    for index, edge in skips.items():
+        top, bottom = placed[edge.source].y, placed[edge.target].y
+        passed = [p for p in placed.values() if top <= p.y <= bottom]
+        assert lanes[index] > max(p.x + p.width / 2 for p in passed)
+    text = drawing.builtin_svg(picture)
+    labels = re.findall(r'<text x="([\d.-]+)" y="([\d.-]+)"[^>]*rotate\(-90[^>]*>([^<]+)</text>', text)
+    assert sorted(label for _, _, label in labels) == sorted(edge.shape for edge in skips.values())
+    assert len({x for x, _, _ in labels}) == 4
+
+
+def test_pdf_graphs_need_graphviz(monkeypatch):
+    monkeypatch.setattr(drawing.shutil, "which", lambda name: None)
+    with pytest.raises(SpecError, match="a PDF graph needs Graphviz"):
+        drawing.render(drawing.layout_graph(residual()), "pdf")
+
+
+def test_a_collapsed_residual_block_reads_like_the_papers_table():
+    """He et al. 2016, Table 1: conv2_x is [1x1, 64; 3x3, 64; 1x1, 256]; conv3_x's first block strides 2."""
+    picture = drawing.layout_graph(load("resnet50"), depth=1)
+    detail = {box.id: box.detail for box in picture.boxes}
+    assert detail["layer1.1"] == "1x1 64, 3x3 64, 1x1 256"
+    assert detail["layer2.0"] == "1x1 128, 3x3 128 /2, 1x1 512, 1x1 512 /2"  # with its projection shortcut
+    assert drawing.layout_graph(load("unet"), depth=0).boxes[6].detail == "up 2x2 512, 3x3 512, 3x3 512"

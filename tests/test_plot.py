@@ -143,3 +143,32 @@ def test_readme_pictures_exist_and_stay_small():
             assert len(data) < 200_000 and min(width, height) > 200 and max(width, height) > 500, name
         else:
             assert b"<svg" in data[:2000], name
+
+
+def test_every_bar_of_resnet50_is_named_and_has_room_for_its_name():
+    from cnnspec.analysis import analyze
+    from cnnspec.graph import load
+    from cnnspec.plot import DEFAULT_METRICS, LABEL_INCHES, layers_figure, shown_rows
+    analysis = analyze(load("resnet50"))
+    figure = layers_figure([analysis])
+    labels = [t.get_text() for t in figure.axes[-1].get_xticklabels()]
+    assert labels == [row.name for row in shown_rows(analysis, DEFAULT_METRICS)] and len(labels) > 100
+    assert figure.get_figwidth() >= LABEL_INCHES * len(labels)
+
+
+def test_plot_dpi_title_and_vector_formats(tmp_path):
+    from typer.testing import CliRunner
+
+    from cnnspec.cli import app
+    runner = CliRunner()
+    sizes = {}
+    for dpi in (55, 110):
+        out = tmp_path / f"v{dpi}.png"
+        assert runner.invoke(app, ["plot", "lenet5", "--dpi", str(dpi), "-o", str(out)]).exit_code == 0
+        sizes[dpi] = png_size(out.read_bytes())
+    assert abs(sizes[110][0] / sizes[55][0] - 2) < 0.1  # twice the dots per inch, twice the pixels
+    svg, pdf = tmp_path / "v.svg", tmp_path / "v.pdf"
+    assert runner.invoke(app, ["plot", "lenet5", "--title", "LeNet-5, per layer", "-o", str(svg)]).exit_code == 0
+    assert "LeNet-5, per layer" in svg.read_text() and "lenet5: per layer" not in svg.read_text()
+    assert runner.invoke(app, ["plot", "lenet5", "-o", str(pdf)]).exit_code == 0
+    assert pdf.read_bytes().startswith(b"%PDF")

@@ -71,7 +71,7 @@ def test_table_has_every_layer_and_the_totals(page):
     graph, path = page
     parser = References()
     parser.feed(path.read_text(encoding="utf-8"))
-    body = path.read_text(encoding="utf-8").split("<tbody>")[1].split("</tbody>")[0]
+    body = path.read_text(encoding="utf-8").split('<table id="layers">')[1].split("<tbody>")[1].split("</tbody>")[0]
     first_cells = re.findall(r"<tr><td>([^<]*)</td>", body)
     assert first_cells == [node.name for node in graph.nodes]
     assert "128,049,152" in parser.cells  # inception(3a) MACs: README of specs/inception3a.yaml
@@ -151,3 +151,32 @@ def test_report_command(tmp_path):
     assert result.exit_code == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "138,357,544" in text
+
+
+def test_a_long_table_is_collapsed_by_block_and_every_layer_is_one_click_away():
+    from cnnspec.collapse import collapse
+    graph = load("resnet50")
+    analysis = analyze(graph)
+    text = report_html(graph, analysis, depth=1)
+    blocks = text.split('<table id="blocks">')[1].split("</table>")[0]
+    names = re.findall(r"<tr><td>([^<]*)</td>", blocks.split("<tbody>")[1].split("</tbody>")[0])
+    assert names == [row.name for row in collapse(analysis, 1).rows] and "layer1.0" in names and len(names) < 30
+    assert f"<details><summary>Every layer ({len(graph.nodes)} rows)</summary>" in text  # closed: no 'open'
+    layers = text.split('<table id="layers">')[1].split("<tbody>")[1]
+    assert len(re.findall(r"<tr><td>", layers.split("</tbody>")[0])) == len(graph.nodes)
+    assert "position: sticky" in text
+
+
+def test_without_matplotlib_the_report_keeps_tables_and_graph(tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from cnnspec.cli import app
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", "inception3a", "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    assert "The per-layer plots need matplotlib, which is not installed" in text
+    assert "128,049,152" in text and text.count("data:image/svg+xml;base64,") == 1  # the graph, no plots
