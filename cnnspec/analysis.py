@@ -43,6 +43,7 @@ class Row:
     memory: int  # values this layer newly stores (0 for in-place and views)
     receptive_field: ReceptiveField | None
     warnings: list[str] = field(default_factory=list)
+    global_context: bool = False  # beside its local receptive field, it sees the whole input (a broadcast gate)
 
     @property
     def receptive_size(self) -> str:
@@ -151,7 +152,7 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
     fields = receptive_fields(graph)
-    rows = [make_row(graph, node, fields[node.name]) for node in graph.nodes]
+    rows = [make_row(graph, node, fields) for node in graph.nodes]
     totals = Totals(
         params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
         non_trainable=sum(r.params - r.trainable for r in rows), bias=sum(r.bias for r in rows),
@@ -167,12 +168,15 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
                     training, blocks=dict(graph.spec.blocks))
 
 
-def make_row(graph: Graph, node, field_: ReceptiveField | None) -> Row:
+def make_row(graph: Graph, node, fields: dict[str, ReceptiveField]) -> Row:
     layer, inputs, out = node.layer, node.in_shapes, node.out_shape
+    field_ = fields[node.name]
+    warnings = [*node.warnings, *layer.layout_warnings(inputs, [fields[i] for i in node.inputs])]
     params = layer.params(inputs)
     return Row(node.name, node.type, node.block, list(node.inputs), out, params, params if node.trainable else 0,
                layer.bias_params(inputs), layer.buffers(inputs), layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
-               numel(out) if layer.memory == "new" else 0, field_, list(node.warnings))
+               numel(out) if layer.memory == "new" else 0, field_, warnings,
+               bool(field_ and field_.global_context))
 
 
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:

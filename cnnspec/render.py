@@ -113,7 +113,9 @@ def summary_lines(analysis: Analysis) -> list[str]:
         f"Training memory, batch {train.batch}, {train.optimizer}: {human_bytes(train.total)} "
         f"(weights {human_bytes(train.weights)}, gradients {human_bytes(train.gradients)}, "
         f"optimizer {human_bytes(train.optimizer_state)}, activations {human_bytes(train.activations)})",
-        f"Receptive field of {last.name}: {last.receptive_size}",
+        f"Receptive field of {last.name}: {last.receptive_size}" + (
+            " (the local field; through a pooled map broadcast back, it also sees the whole input)"
+            if last.global_context else ""),
         f"Convention: {analysis.convention}",
     ]
     lines += [f"warning: {name}: {message}" for name, message in analysis.warnings]

@@ -42,7 +42,6 @@ EXPECTED = {  # file stem -> the message after "path:"
     'groups_mismatch': "3:62: layer 'grouped': in_channels and out_channels must both be divisible by groups. Received: groups=3, in_channels=64, out_channels=64",
     'include_missing': "1:11: included file 'no_such_blocks.yaml' not found beside the spec or among the built-in specs",
     'layer_not_a_mapping': "4:5: a layer must be a mapping with a 'type' or a layer type name, not 42",
-    'linear_needs_flatten': "3:5: layer 'head': linear expects a flat input [F]. Received input shape [3, 32, 32]: add a flatten or global_avg_pool layer before it",
     'malformed_yaml': "5:1: malformed YAML: did not find expected ',' or '}'",
     'missing_argument': "3:5: layer 'conv1': conv2d needs argument 'out_channels'",
     'missing_input': "1:1: the spec has no 'input:'",

@@ -119,8 +119,8 @@ class Layer:
         return 2 * self.macs(inputs, out)
 
     def receptive_field(self, inputs: list[Shape], fields: list[ReceptiveField]) -> ReceptiveField:
-        """Elementwise by default: every output sees what its input saw."""
-        return ReceptiveField.union(fields)
+        """Elementwise by default: every output sees what its inputs saw (a broadcast input: global context)."""
+        return ReceptiveField.union(fields, [x[1:] for x in inputs])
 
     def saved_for_backward(self, inputs: list[Shape], out: Shape, device: str) -> list[Saved]:
         """The tensors autograd keeps for this layer's backward in training mode on ``device`` ('cpu' or
@@ -160,7 +160,12 @@ class Layer:
 
     def receptive_field_formulas(self, inputs: list[Shape], fields: list[ReceptiveField]) -> list[Formula]:
         """How ``receptive_field`` changes the field, as formulas; beside it wherever it is overridden."""
-        return ReceptiveField.union_formulas(fields)
+        return ReceptiveField.union_formulas(fields, [x[1:] for x in inputs])
+
+    def layout_warnings(self, inputs: list[Shape], fields: list[ReceptiveField]) -> list[str]:
+        """Warnings that need to know which axis holds the channels, which shapes do not say but the
+        receptive-field pass tracks through permutes (``ReceptiveField.source_axis``)."""
+        return []
 
     def to_torch(self, inputs: list[Shape]):
         """The equivalent torch.nn.Module; torch is imported inside, never at module level."""
@@ -299,3 +304,5 @@ def check_positive_output(layer: Layer, x: Shape, out: Shape) -> Shape:
 
 def elementwise_ops(out: Shape, per_value: int = 1) -> int:
     return per_value * numel(out)
+
+

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..formula import Formula, Sym, times, total, values
+from ..receptive import ReceptiveField
 from ..shape import ArgumentError, Shape, format_shape, numel
 from .base import Layer, register, saves_input, saves_own
 
@@ -130,6 +131,13 @@ class Concat(Layer):
         axis = self.dim - 1
         return [Formula("output", total([Sym(f"C_{i}", x[axis]) for i, x in enumerate(inputs, 1)]),
                         "channels" if axis == 0 else f"axis {self.dim}", "the inputs side by side")]
+
+    def receptive_field(self, inputs, fields):
+        """Along a spatial dim the inputs lie side by side, so their sizes there say nothing of broadcasting."""
+        return ReceptiveField.union(fields, [x[1:] for x in inputs] if self.dim == 1 else None)
+
+    def receptive_field_formulas(self, inputs, fields):
+        return ReceptiveField.union_formulas(fields, [x[1:] for x in inputs] if self.dim == 1 else None)
 
     def to_torch(self, inputs):
         from ..torch.modules import Concat as Module

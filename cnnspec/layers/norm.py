@@ -1,4 +1,4 @@
-"""Normalization: batch norm and AlexNet's local response normalization.
+"""Normalization: batch, layer and group norm, AlexNet's local response normalization, and layer scale.
 
 BatchNorm (Ioffe & Szegedy 2015): ``2*C`` parameters (gamma, beta) when affine; the running mean and
 variance (and PyTorch's ``num_batches_tracked`` counter) are buffers, not parameters. At inference it
@@ -10,15 +10,41 @@ Saved for backward: batch norm in training keeps its input and the batch's mean 
 deviation (save_mean, save_invstd: C values each, in the weights' dtype); its output is left to the
 next layer. LRN is composite (torch.nn.functional.local_response_norm): it keeps the input, the
 zero-padded squares the window averages, the base of the power and the divisor.
+Layer norm (Ba et al. 2016) and group norm (Wu & He 2018) compute their statistics at inference too:
+per value a sum for the mean, a subtraction, a square, a sum for the variance and a scaling by 1/std,
+5 FLOPs, plus one per affine weight and one per bias (fvcore's handle counts 5 with affine, 4 without,
+"a rough estimate"). Layer scale (Touvron et al. 2021, CaiT; ConvNeXt) is one learned factor per
+channel: C parameters, one multiply per value.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from typing import ClassVar
 
 from ..formula import Formula, Num, Sym, times, values
-from ..shape import ArgumentError, numel
-from .base import Layer, register, saves_input, saves_own
+from ..shape import ArgumentError, format_shape, numel
+from .base import SAVES_WEIGHT, Layer, register, saves_input, saves_own
+from .reshape import batch_axis_dim
+
+STATISTICS_FLOPS = 5
+"""Per value: mean sum, subtraction, square, variance sum, scaling (see the module docstring)."""
+STATISTICS_NOTE = "per value: mean, centring, square, variance and scaling (5), then the weight and the bias"
+
+
+def statistics_dtype(affine: bool) -> str:
+    """Mean and rstd come in the weights' dtype where there are weights (float32 for a bf16 input under
+    autocast), else in the input's (measured in tests/test_contract.py)."""
+    return "param" if affine else "input"
+
+
+def statistics_formulas(n: Sym, affine: bool, bias: bool) -> list[Formula]:
+    """The weight and bias of a layer or group norm over ``n`` values."""
+    if not affine:
+        return []
+    if not bias:
+        return [Formula("params", n, note="a weight per normalized value, no bias")]
+    return [Formula("weights", n, note="a weight per normalized value"), Formula("params", 2 * n, note="weight and bias")]
 
 
 @dataclass(kw_only=True)
@@ -135,3 +161,213 @@ class LocalResponseNorm(Layer):
     def to_torch(self, inputs):
         from torch import nn
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+
+@register
+@dataclass(kw_only=True)
+class LayerNorm(Layer):
+    """nn.LayerNorm: each sample normalized over its trailing ``normalized_shape`` axes (default: the last
+    axis, as ConvNeXt's channels-last blocks use it), with a weight and a bias of that shape."""
+    type_name: ClassVar[str] = "layer_norm"
+    aliases: ClassVar[tuple[str, ...]] = ("layernorm",)
+
+    normalized_shape: int | list[int] | None = None
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def normalized(self, x) -> tuple[int, ...]:
+        if self.normalized_shape is None:
+            return x[-1:]
+        shape = (self.normalized_shape,) if isinstance(self.normalized_shape, int) else tuple(self.normalized_shape)
+        if not shape or len(shape) > len(x) or x[len(x) - len(shape):] != shape:
+            raise ArgumentError(f"normalized_shape must be the trailing axes of the input {format_shape(x)}. "
+                                f"Received: normalized_shape={self.normalized_shape}", "normalized_shape")
+        return shape
+
+    def out_shape(self, inputs):
+        self.normalized(inputs[0])
+        return inputs[0]
+
+    def params(self, inputs):
+        return prod(self.normalized(inputs[0])) * (1 + self.bias) if self.elementwise_affine else 0
+
+    def bias_params(self, inputs):
+        return prod(self.normalized(inputs[0])) if self.elementwise_affine and self.bias else 0
+
+    def flops(self, inputs, out):
+        return (STATISTICS_FLOPS + self.elementwise_affine * (1 + self.bias)) * numel(out)
+
+    def receptive_field(self, inputs, fields):
+        """Statistics over channels only keep each position's field; over a spatial axis they see all of it."""
+        x, field = inputs[0], fields[0]
+        if len(x) == 1 or all(field.source_axis(-1 - a) == 0 for a in range(len(self.normalized(x)))):
+            return field
+        return field.seeing_everything()
+
+    def layout_warnings(self, inputs, fields):
+        x = inputs[0]
+        if len(x) == 1 or len(self.normalized(x)) > 1 or fields[0].source_axis(-1) == 0:
+            return []
+        return [f"layer_norm normalizes the last axis of {format_shape(x)}, a spatial one ({x[-1]} positions); "
+                "over the channels of a channels-first map use layer_norm2d, or permute the channels last first"]
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []  # the same field; statistics over positions add global context, not size
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None  # CUDA's fp32 list; not on the CPU's
+
+    def saved_for_backward(self, inputs, out, device):
+        x = inputs[0]
+        samples = prod(x[:len(x) - len(self.normalized(x))])
+        return [saves_input(), *([SAVES_WEIGHT] if self.elementwise_affine else []),
+                saves_own("mean and rstd", 2 * samples, statistics_dtype(self.elementwise_affine))]
+
+    def formulas(self, inputs, out):
+        n = Sym("N", prod(self.normalized(inputs[0])))
+        return [*statistics_formulas(n, self.elementwise_affine, self.bias),
+                Formula("flops", times(values(out), Num(STATISTICS_FLOPS) + self.elementwise_affine * (1 + self.bias)),
+                        note=STATISTICS_NOTE)]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.LayerNorm(list(self.normalized(inputs[0])), eps=self.eps,
+                            elementwise_affine=self.elementwise_affine, bias=self.bias)
+
+
+@register
+@dataclass(kw_only=True)
+class LayerNorm2d(Layer):
+    """torchvision's ConvNeXt LayerNorm2d: layer norm over the channels of [C, H, W] at each position
+    (permute channels last, nn.LayerNorm(C), permute back); weight and bias of C each."""
+    type_name: ClassVar[str] = "layer_norm2d"
+    aliases: ClassVar[tuple[str, ...]] = ("layernorm2d",)
+
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if len(x) != 3:
+            raise ArgumentError(f"layer_norm2d expects an input [C, H, W]. Received input shape {list(x)}")
+        return x
+
+    def params(self, inputs):
+        return inputs[0][0] * (1 + self.bias) if self.elementwise_affine else 0
+
+    def bias_params(self, inputs):
+        return inputs[0][0] if self.elementwise_affine and self.bias else 0
+
+    def flops(self, inputs, out):
+        return (STATISTICS_FLOPS + self.elementwise_affine * (1 + self.bias)) * numel(out)
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None
+
+    def saved_for_backward(self, inputs, out, device):
+        """nn.LayerNorm on the channels-last view: the input (that view), the weight, mean and rstd per position."""
+        x = inputs[0]
+        return [saves_input(), *([SAVES_WEIGHT] if self.elementwise_affine else []),
+                saves_own("mean and rstd", 2 * prod(x[1:]), statistics_dtype(self.elementwise_affine))]
+
+    def formulas(self, inputs, out):
+        return [*statistics_formulas(Sym("C", inputs[0][0]), self.elementwise_affine, self.bias),
+                Formula("flops", times(values(out), Num(STATISTICS_FLOPS) + self.elementwise_affine * (1 + self.bias)),
+                        note=STATISTICS_NOTE)]
+
+    def to_torch(self, inputs):
+        from ..torch.modules import LayerNorm2d as Module
+        return Module(inputs[0][0], eps=self.eps, elementwise_affine=self.elementwise_affine, bias=self.bias)
+
+
+@register
+@dataclass(kw_only=True)
+class GroupNorm(Layer):
+    """nn.GroupNorm: the channels in ``num_groups`` groups, each normalized over its channels and every
+    position; a weight and a bias per channel when affine. Its statistics span the whole map, so every
+    output also sees the whole input (global context in the receptive field)."""
+    type_name: ClassVar[str] = "group_norm"
+    aliases: ClassVar[tuple[str, ...]] = ("groupnorm",)
+
+    num_groups: int
+    eps: float = 1e-5
+    affine: bool = True
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if len(x) < 2:
+            raise ArgumentError(f"group_norm needs an input with channels and spatial axes. "
+                                f"Received input shape {list(x)}")
+        if self.num_groups < 1 or x[0] % self.num_groups:
+            raise ArgumentError(f"num_groups must be positive and divide the input's channels ({x[0]}). "
+                                f"Received: num_groups={self.num_groups}", "num_groups")
+        return x
+
+    def params(self, inputs):
+        return 2 * inputs[0][0] if self.affine else 0
+
+    def bias_params(self, inputs):
+        return inputs[0][0] if self.affine else 0
+
+    def flops(self, inputs, out):
+        return (STATISTICS_FLOPS + 2 * self.affine) * numel(out)
+
+    def receptive_field(self, inputs, fields):
+        return fields[0].seeing_everything()
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []  # the same field, and the whole input through the statistics
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), *([SAVES_WEIGHT] if self.affine else []),
+                saves_own("mean and rstd", 2 * self.num_groups, statistics_dtype(self.affine))]
+
+    def formulas(self, inputs, out):
+        return [*statistics_formulas(Sym("C", inputs[0][0]), self.affine, True),
+                Formula("flops", times(values(out), Num(STATISTICS_FLOPS) + 2 * self.affine), note=STATISTICS_NOTE)]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.GroupNorm(self.num_groups, inputs[0][0], eps=self.eps, affine=self.affine)
+
+
+@register
+@dataclass(kw_only=True)
+class LayerScale(Layer):
+    """A learned factor per channel, initialized to ``init`` (ConvNeXt's CNBlock ``layer_scale``, CaiT's
+    LayerScale). The channel axis is ``dim``, counted with the batch axis: 1, the channels of [C, H, W], as
+    torchvision's ConvNeXt applies its [C, 1, 1] gamma; -1 for channels-last tokens [L, C] as CaiT does."""
+    type_name: ClassVar[str] = "layer_scale"
+
+    init: float = 1e-6
+    dim: int = 1
+
+    def out_shape(self, inputs):
+        batch_axis_dim(self, "dim", self.dim, inputs[0])
+        return inputs[0]
+
+    def params(self, inputs):
+        x = inputs[0]
+        return x[batch_axis_dim(self, "dim", self.dim, x)]
+
+    def flops(self, inputs, out):
+        return numel(out)
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input(), SAVES_WEIGHT]  # x * gamma: each factor for the other's gradient
+
+    def formulas(self, inputs, out):
+        x = inputs[0]
+        return [Formula("params", Sym("C", x[batch_axis_dim(self, "dim", self.dim, x)]), note="one factor per channel"),
+                Formula("flops", times(values(out), Num(1)), note="one multiply per value")]
+
+    def to_torch(self, inputs):
+        from ..torch.modules import LayerScale as Module
+        x = inputs[0]
+        axis = batch_axis_dim(self, "dim", self.dim, x)
+        return Module(tuple(n if a == axis else 1 for a, n in enumerate(x))[axis:], self.init)

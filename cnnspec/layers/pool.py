@@ -155,8 +155,7 @@ class GlobalPool(Layer):
         return [Formula("output", channels, "channels", "one value per channel"), *kept, flops]
 
     def receptive_field_formulas(self, inputs, fields):
-        spatial = inputs[0][1:]
-        return fields[0].window_formulas(spatial, spatial, (1,) * len(spatial))
+        return fields[0].whole_formulas(inputs[0][1:])
 
     def to_torch(self, inputs):
         from ..torch.modules import GlobalPool as Module
@@ -226,7 +225,7 @@ class AdaptivePoolNd(Layer):
         out = self._sizes(x)
         kernel = tuple(adaptive_windows(n, o)[0] for n, o in zip(x[1:], out))
         stride = tuple(Fraction(n, o) for n, o in zip(x[1:], out))
-        return fields[0].through_window(kernel, stride, (0,) * len(out), (1,) * len(out))
+        return fields[0].through_window(kernel, stride, (0,) * len(out), (1,) * len(out)).broadcast_from(x[1:], out)
 
     def formulas(self, inputs, out):
         x = inputs[0]

@@ -1,4 +1,4 @@
-"""Layers that change spatial size without weights: upsample, zero_pad, center_crop (U-Net).
+"""Layers that change spatial size without weights: upsample, zero_pad, center_crop (U-Net), pixel (un)shuffle.
 
 Upsample (torch.nn.Upsample): ``floor(N * scale_factor)`` or a fixed ``size``; FLOPs per output value:
 nearest 0, (bi/tri)linear ``2^d`` products and ``2^d - 1`` adds. Ronneberger et al. (U-Net, 2015)
@@ -65,7 +65,9 @@ class Upsample(Layer):
         return (2 * taps - 1) * numel(out)
 
     def receptive_field(self, inputs, fields):
-        return fields[0].through_upsample(self._scales(inputs[0]), 1 if self.mode == "nearest" else 2)
+        x = inputs[0]
+        field = fields[0].through_upsample(self._scales(x), 1 if self.mode == "nearest" else 2)
+        return field.broadcast_from(x[1:], self.out_shape(inputs)[1:])
 
     def formulas(self, inputs, out):
         x = inputs[0]
@@ -178,3 +180,81 @@ class CenterCrop(Layer):
     def to_torch(self, inputs):
         from ..torch.modules import CenterCrop as Module
         return Module(self.offsets(inputs), self._target(inputs))
+
+
+@register
+@dataclass(kw_only=True)
+class PixelShuffle(Layer):
+    """nn.PixelShuffle (Shi et al. 2016): [C*r*r, H, W] -> [C, H*r, W*r], a copy with no arithmetic.
+
+    Output position (y, x) reads input position (y // r, x // r), as nearest upsampling by r does, so the
+    receptive field follows nearest upsampling: the same size, r times finer a grid."""
+    type_name: ClassVar[str] = "pixel_shuffle"
+    upscale_factor: int
+
+    def out_shape(self, inputs):
+        x, r = inputs[0], self.upscale_factor
+        if len(x) != 3:
+            raise ArgumentError(f"pixel_shuffle expects an input [C, H, W]. Received input shape {list(x)}")
+        if r < 1 or x[0] % (r * r):
+            raise ArgumentError(f"upscale_factor must be positive and its square divide the input's channels "
+                                f"({x[0]}). Received: upscale_factor={r}", "upscale_factor")
+        return (x[0] // (r * r), x[1] * r, x[2] * r)
+
+    def receptive_field(self, inputs, fields):
+        r = Fraction(self.upscale_factor)
+        return fields[0].through_upsample((r, r), 1)
+
+    def receptive_field_formulas(self, inputs, fields):
+        r = Fraction(self.upscale_factor)
+        return fields[0].upsample_formulas((r, r), 1)
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
+    def formulas(self, inputs, out):
+        (c, h, w), r = inputs[0], Sym("r", self.upscale_factor)
+        return [Formula("output", Sym("C", c) / (r * r), "channels", "r = upscale_factor"),
+                Formula("output", Sym("H", h) * r, "height"), Formula("output", Sym("W", w) * r, "width")]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.PixelShuffle(self.upscale_factor)
+
+
+@register
+@dataclass(kw_only=True)
+class PixelUnshuffle(Layer):
+    """nn.PixelUnshuffle, the inverse: [C, H*r, W*r] -> [C*r*r, H, W]; each output position holds an
+    r x r block, so the receptive field grows as through an r x r window of stride r."""
+    type_name: ClassVar[str] = "pixel_unshuffle"
+    downscale_factor: int
+
+    def out_shape(self, inputs):
+        x, r = inputs[0], self.downscale_factor
+        if len(x) != 3:
+            raise ArgumentError(f"pixel_unshuffle expects an input [C, H, W]. Received input shape {list(x)}")
+        if r < 1 or x[1] % r or x[2] % r:
+            raise ArgumentError(f"downscale_factor must be positive and divide the input's height and width "
+                                f"({x[1]}x{x[2]}). Received: downscale_factor={r}", "downscale_factor")
+        return (x[0] * r * r, x[1] // r, x[2] // r)
+
+    def receptive_field(self, inputs, fields):
+        r = self.downscale_factor
+        return fields[0].through_window((r, r), (r, r), (0, 0), (1, 1))
+
+    def receptive_field_formulas(self, inputs, fields):
+        r = self.downscale_factor
+        return fields[0].window_formulas((r, r), (r, r), (1, 1))
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
+    def formulas(self, inputs, out):
+        (c, h, w), r = inputs[0], Sym("r", self.downscale_factor)
+        return [Formula("output", Sym("C", c) * r * r, "channels", "r = downscale_factor"),
+                Formula("output", Sym("H", h) / r, "height"), Formula("output", Sym("W", w) / r, "width")]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return nn.PixelUnshuffle(self.downscale_factor)

@@ -120,6 +120,8 @@ def constructor(module: nn.Module) -> str:
             continue
         if parameter.name == "bias" and getattr(module, "affine", True) is False:
             continue  # newer torch gives norms a bias flag; without affine it is implied, and older torch lacks it
+        if not hasattr(module, parameter.name) and parameter.default is not parameter.empty:
+            continue  # an argument the module does not keep (nn.Hardtanh's deprecated min_value): its default
         value = getattr(module, parameter.name)
         if parameter.name == "bias":
             value = value is not None

@@ -1,4 +1,5 @@
-"""The few torch modules PyTorch lacks: merges, global pooling, center crop, locally connected.
+"""The few torch modules PyTorch lacks: merges, global pooling, center crop, locally connected, stochastic
+depth (torchvision's), slice, reshape, permute, and a channel shuffle that ONNX can export.
 
 Imported only when building (torch is not needed to analyze).
 """
@@ -108,3 +109,94 @@ class LocallyConnected(nn.Module):
         out = torch.bmm(patches.permute(2, 0, 1), self.weight.transpose(1, 2))
         out = out.permute(1, 2, 0).reshape(-1, *self.out_shape)  # constant shape: ONNX keeps it
         return out + self.bias if self.bias is not None else out
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth's semantics (Huang et al. 2016), without torchvision.
+
+    Training: a Bernoulli(1 - p) keep mask of shape [N, 1, ...] (row) or [1, ...] (batch), scaled by
+    1 / (1 - p) so the expectation is unchanged; inference, or p = 0: the input itself."""
+
+    def __init__(self, p: float, mode: str = "row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((1,) if self.mode == "batch" else (x.shape[0], 1)).bernoulli_(keep)
+        if keep > 0.0:
+            mask = mask.div_(keep)
+        if self.mode == "batch":
+            return x * mask
+        return (x.flatten(1) * mask).view_as(x)  # [N, 1] against [N, rest]: no x.dim(), which torch.fx cannot read
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
+class Slice(nn.Module):
+    """``x[:, start:end]`` along ``dim`` (with the batch axis), a view."""
+
+    def __init__(self, dim: int, start: int, end: int):
+        super().__init__()
+        self.dim, self.start, self.end = dim, start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(self.dim, self.start, self.end - self.start)
+
+
+class ChannelShuffle(nn.Module):
+    """nn.ChannelShuffle's result, written as torchvision's ShuffleNetV2 writes it (view, transpose,
+    flatten), which ONNX exports and nn.ChannelShuffle's aten::channel_shuffle does not."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(1, (self.groups, -1)).transpose(1, 2).flatten(1, 2)
+
+
+class Reshape(nn.Module):
+    """``x.reshape(N, *shape)``: the batch axis kept, the rest to a fixed shape (every size known, so the
+    batch is the -1: a constant shape, which ONNX keeps with a dynamic batch)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape((-1,) + self.shape)
+
+
+class Permute(nn.Module):
+    """``torch.permute(x, dims)``, dims with the batch axis (torchvision.ops.Permute)."""
+
+    def __init__(self, dims: list[int]):
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's ConvNeXt LayerNorm2d: nn.LayerNorm over the channels of [N, C, H, W] at each position."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """``x * gamma``, one learned factor per channel; ``shape`` broadcasts against x without the batch axis
+    ([C, 1, 1] as torchvision's ConvNeXt, [C] for channels-last tokens as CaiT)."""
+
+    def __init__(self, shape: tuple[int, ...], init: float = 1e-6):
+        super().__init__()
+        self.shape, self.init = tuple(shape), init
+        self.gamma = nn.Parameter(torch.full(self.shape, float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma

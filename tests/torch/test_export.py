@@ -128,6 +128,8 @@ def test_values_that_must_live_get_their_own_variable():
     (nn.BatchNorm2d(16, affine=False), "nn.BatchNorm2d(16, affine=False)"),
     (nn.ZeroPad2d((1, 0, 2, 3)), "nn.ZeroPad2d((1, 0, 2, 3))"),
     (nn.Identity(), "nn.Identity()"),
+    (nn.Hardtanh(-2.0, 2.0), "nn.Hardtanh(min_val=-2.0, max_val=2.0)"),  # not its deprecated min_value
+    (nn.LayerNorm(96, eps=1e-6, bias=False), "nn.LayerNorm(96, eps=1e-06, bias=False)"),
 ])
 def test_constructor_calls(module, text):
     assert constructor(module) == text

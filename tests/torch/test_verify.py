@@ -121,7 +121,8 @@ def spatial_layer(draw, shape) -> dict:
     channels, ndim = shape[0], len(shape) - 1
     kind = draw(st.sampled_from(["conv", "conv", "conv_transpose", "local", "maxpool", "avgpool", "adaptive",
                                  "batchnorm", "lrn", "activation", "upsample", "zero_pad", "center_crop",
-                                 "global", "flatten"]))
+                                 "global", "flatten", "slice", "shuffle", "norm", "pixel", "scale", "drop_path",
+                                 "channels_last"]))
     if kind == "conv":
         return {"type": f"conv{ndim}d", **conv_arguments(draw, channels)}
     if kind == "conv_transpose":
@@ -153,6 +154,26 @@ def spatial_layer(draw, shape) -> dict:
         return {"type": draw(st.sampled_from(["global_avg_pool", "global_max_pool"]))}
     if kind == "flatten":
         return {"type": "flatten"}
+    if kind == "slice":
+        return {"type": "slice", "start": draw(st.integers(-3, 2)), "end": draw(st.sampled_from([None, -1, 4])),
+                "dim": draw(st.integers(1, ndim + 1))}
+    if kind == "shuffle":
+        return {"type": "channel_shuffle", "groups": draw(st.sampled_from([1, 2, 3]))}
+    if kind == "norm":
+        return draw(st.sampled_from([{"type": "group_norm", "num_groups": draw(st.sampled_from([1, 2, 3])),
+                                      "affine": draw(st.booleans())},
+                                     {"type": "layer_norm2d", "bias": draw(st.booleans())},
+                                     {"type": "layer_norm", "elementwise_affine": draw(st.booleans())}]))
+    if kind == "pixel":
+        factor = draw(st.integers(1, 3))
+        return draw(st.sampled_from([{"type": "pixel_shuffle", "upscale_factor": factor},
+                                     {"type": "pixel_unshuffle", "downscale_factor": factor}]))
+    if kind == "scale":
+        return {"type": "layer_scale", "dim": draw(st.sampled_from([1, -1]))}
+    if kind == "drop_path":
+        return {"type": "stochastic_depth", "p": 0.2, "mode": draw(st.sampled_from(["row", "batch"]))}
+    if kind == "channels_last":
+        return {"type": "permute", "dims": [0, *range(2, ndim + 2), 1]}
     return activation(draw)
 
 
@@ -163,7 +184,7 @@ def activation(draw) -> dict:
 
 
 def flat_layer(draw, shape) -> dict:
-    kind = draw(st.sampled_from(["linear", "linear", "activation", "batchnorm1d", "softmax"]))
+    kind = draw(st.sampled_from(["linear", "linear", "activation", "batchnorm1d", "softmax", "layer_norm"]))
     if kind == "linear":
         return {"type": "linear", "out_features": draw(st.integers(1, 12)), "bias": draw(st.booleans())}
     if kind == "activation":
