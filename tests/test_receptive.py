@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 import cnnspec
 from cnnspec.cli import app
 from cnnspec.receptive import ReceptiveField
-from cnnspec.spec import builtin_specs
+from cnnspec.spec import builtin_specs, builtin_variants
 from tests.conftest import analyze_text
 
 
@@ -140,19 +140,27 @@ def field_ratio(analysis) -> tuple[float, str]:
                default=(0.0, ""))
 
 
-DEEP_FIELDS = {"densenet121": 2263}
-"""Specs whose theoretical field is over 10x their input, checked against the closed form instead:
-DenseNet-121 at 224: stem 7x7/2 (7), max pool 3/2 (+2*2), then each 3x3 conv adds 2 jumps and each
-transition's 2x2/2 pool one: 6*2*4 + 4 + 12*2*8 + 8 + 24*2*16 + 16 + 16*2*32 = 2071 at block 4, and the
-global pool over its 7x7 map 6*32 more: 2263 (10.1x). Deep fields are real; exploding ones were not."""
+DENSE_BLOCKS = {"densenet": (6, 12, 24, 16), "densenet121": (6, 12, 24, 16), "densenet161": (6, 12, 36, 24),
+                "densenet169": (6, 12, 32, 32), "densenet201": (6, 12, 48, 32)}
+"""Huang et al. 2017, Table 1: the dense layers per block (the family's default is DenseNet-121)."""
 
 
-@pytest.mark.parametrize("name", sorted(builtin_specs()))
+def densenet_field(blocks: tuple[int, ...]) -> int:
+    """A DenseNet's theoretical field at 224x224, by hand: the 7x7/2 stem (7), the 3x3/2 max pool (2 more
+    at jump 2), each dense layer's 3x3 conv 2 jumps (jumps 4, 8, 16, 32 in blocks 1-4), each transition's
+    2x2/2 pool one jump (4, 8, 16), and the global pool over the 7x7 map 6 jumps of 32."""
+    return 7 + 2 * 2 + sum(2 * n * 4 * 2**i for i, n in enumerate(blocks)) + (4 + 8 + 16) + 6 * 32
+
+
+@pytest.mark.parametrize("name", sorted({*builtin_specs(), *builtin_variants()}))
 def test_no_builtin_receptive_field_explodes(name):
+    """Fields over 10x the input are DenseNets' alone, and real (DenseNet-201: 4,055 at 224, 18x): their
+    closed form checks them. Exploding ones (10^21 through a squeeze-excitation gate) were not."""
     analysis = cnnspec.analyze(cnnspec.load(name))
     ratio, where = field_ratio(analysis)
-    if name in DEEP_FIELDS:
-        assert max(analysis.row(where).receptive_field.size) == DEEP_FIELDS[name]
+    if name in DENSE_BLOCKS:
+        assert max(analysis.row(where).receptive_field.size) == densenet_field(DENSE_BLOCKS[name])
+        assert densenet_field(DENSE_BLOCKS["densenet121"]) == 2263
     else:
         assert ratio <= 10, f"{name}: {where} sees {ratio:.1f}x its input"
 
