@@ -91,6 +91,9 @@ class Analysis:
     training: TrainingMemory
     convention: str = CONVENTION
     blocks: dict[str, str] = field(default_factory=dict)  # block instance ('layer1.0') -> its type ('bottleneck')
+    output_totals: dict[str, Totals] = field(default_factory=dict)
+    """Per output, the totals of the layers that feed it (a shared layer counts for each); ``totals`` is all
+    of them once: GoogLeNet's fc alone is torchvision's 6,624,904 params, with the aux heads 13,004,888."""
 
     @property
     def bytes_per_value(self) -> int:
@@ -131,6 +134,7 @@ class Analysis:
                          "receptive_field": _field_dict(row.receptive_field), "warnings": list(row.warnings)}
                         for row in self.rows]
         data["totals"] = dict(vars(self.totals))
+        data["output_totals"] = {name: dict(vars(totals)) for name, totals in self.output_totals.items()}
         data["training"] = {**vars(self.training), "total": self.training.total}
         data["memory_bytes"] = self.totals.memory * self.bytes_per_value
         data["peak_memory_bytes"] = self.peak_memory * self.bytes_per_value
@@ -153,11 +157,9 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
     fields = receptive_fields(graph)
     rows = [make_row(graph, node, fields) for node in graph.nodes]
-    totals = Totals(
-        params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
-        non_trainable=sum(r.params - r.trainable for r in rows), bias=sum(r.bias for r in rows),
-        buffers=sum(r.buffers for r in rows),
-        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows))
+    totals = sum_rows(rows)
+    by_name = {row.name: row for row in rows}
+    output_totals = {name: sum_rows([by_name[n] for n in graph.feeding(name)]) for name in graph.outputs}
     peak, peak_at = peak_memory(graph)
     size = DTYPE_BYTES[dtype]
     training = TrainingMemory(batch, optimizer, weights=(totals.params + totals.buffers) * size,
@@ -165,7 +167,15 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
                               optimizer_state=OPTIMIZER_STATES[optimizer] * totals.trainable * size,
                               activations=batch * totals.memory * size)
     return Analysis(graph.name, graph.path, graph.input_shape, graph.outputs, dtype, rows, totals, peak, peak_at,
-                    training, blocks=dict(graph.spec.blocks))
+                    training, blocks=dict(graph.spec.blocks), output_totals=output_totals)
+
+
+def sum_rows(rows: list[Row]) -> Totals:
+    return Totals(
+        params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
+        non_trainable=sum(r.params - r.trainable for r in rows), bias=sum(r.bias for r in rows),
+        buffers=sum(r.buffers for r in rows),
+        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows))
 
 
 def make_row(graph: Graph, node, fields: dict[str, ReceptiveField]) -> Row:

@@ -98,6 +98,16 @@ def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] |
     return load(spec, parse_shape(input_shape), parse_overrides(overrides))
 
 
+def only_feeding(graph, output: str):
+    """``--output NAME``: the graph of the layers that feed it; an unknown name is a usage error."""
+    from .graph import feeding_only
+    from .layers.base import closest
+    if output not in graph.by_name or output == "input":
+        raise typer.BadParameter(f"'{output}' is not a layer of {graph.name}{closest(output, graph.by_name)}; "
+                                 f"its outputs are: {', '.join(graph.outputs)}", param_hint="'--output'")
+    return feeding_only(graph, output)
+
+
 def echo(text: str) -> None:
     """Print ``text`` as one line or block; characters the output's encoding lacks become '?'."""
     text = text if text.endswith("\n") else text + "\n"
@@ -134,6 +144,8 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
                                     "and linear, as torchvision and fvcore), flops (2 x MACs + elementwise work), "
                                     "or both."),
             columns: Optional[str] = ColumnsOption, depth: Optional[int] = RowDepthOption,
+            output: Optional[str] = typer.Option(None, "--output", help="Only the layers that feed this output "
+                                                 "(or layer): GoogLeNet's fc without its auxiliary heads."),
             set: Optional[List[str]] = SetOption):
     """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals.
 
@@ -143,7 +155,10 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
     from .analysis import analyze as run
     from .collapse import collapse
 
-    result = run(load_graph(spec, input, set), dtype.value, batch, optimizer.value)
+    graph = load_graph(spec, input, set)
+    if output is not None:
+        graph = only_feeding(graph, output)
+    result = run(graph, dtype.value, batch, optimizer.value)
     chosen = chosen_columns(columns, [c for c in render.DEFAULT_COLUMNS
                                       if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]])
     rows = collapse(result, depth)

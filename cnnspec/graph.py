@@ -49,6 +49,24 @@ class Graph:
     def __getitem__(self, name: str) -> Node:
         return self.by_name[name]
 
+    def feeding(self, name: str) -> list[str]:
+        """The layers that ``name`` depends on, itself and the input included, in topological order."""
+        needed = {name}
+        for node in reversed(self.nodes):
+            if node.name in needed:
+                needed.update(node.inputs)
+        return [node.name for node in self.nodes if node.name in needed]
+
+
+def feeding_only(graph: Graph, output: str) -> Graph:
+    """The graph of the layers that feed ``output``, with it as the only output, rebuilt from the spec so that
+    in-place decisions and warnings are those of the smaller network (``cnnspec analyze --output``)."""
+    needed = set(graph.feeding(output))
+    spec = graph.spec
+    loc = spec.output_locs[spec.outputs.index(output)] if output in spec.outputs else graph[output].loc
+    return build_graph(dataclasses.replace(spec, nodes=[n for n in spec.nodes if n.name in needed],
+                                           outputs=[output], output_locs=[loc]))
+
 
 def load(path_or_name: str, input_shape: Shape | None = None, overrides: dict | None = None) -> Graph:
     """Load a spec file (or built-in name) into a shape-checked graph."""

@@ -107,6 +107,7 @@ def summary_lines(analysis: Analysis) -> list[str]:
         f"non-trainable {grouped(t.non_trainable)}, buffers {grouped(t.buffers)}; "
         f"weights {human_bytes(analysis.weight_bytes)} in {analysis.dtype}",
         f"MACs: {grouped(t.macs)} ({human(t.macs)})   FLOPs: {grouped(t.flops)} ({human(t.flops)})",
+        *per_output_lines(analysis),
         f"Forward memory per image: {grouped(t.memory)} values = {human_bytes(t.memory * size)} in {analysis.dtype}; "
         f"peak live {grouped(analysis.peak_memory)} values = {human_bytes(analysis.peak_memory * size)} "
         f"(at {analysis.peak_at})",
@@ -119,6 +120,19 @@ def summary_lines(analysis: Analysis) -> list[str]:
         f"Convention: {analysis.convention}",
     ]
     lines += [f"warning: {name}: {message}" for name, message in analysis.warnings]
+    return lines
+
+
+def per_output_lines(analysis: Analysis) -> list[str]:
+    """With several outputs, which figure is which: the totals above count every layer once; each output's
+    count the layers that feed it (what ``--output NAME`` analyzes)."""
+    if len(analysis.output_totals) < 2:
+        return []
+    lines = [f"Params and MACs above: all {len(analysis.output_totals)} outputs. Each output with the layers that "
+             "feed it (--output NAME):"]
+    for name, t in analysis.output_totals.items():
+        lines.append(f"  {name}: {grouped(t.params)} params ({human(t.params)}), {grouped(t.macs)} MACs "
+                     f"({human(t.macs)})")
     return lines
 
 

@@ -69,3 +69,41 @@ def test_dtype_and_batch_scale_memory():
     assert analysis.bytes_per_value == 2
     assert analysis.training.activations == 8 * 15_237_608 * 2
     assert analysis.training.optimizer_state == 2 * 138_357_544 * 2
+
+
+# --- several outputs: totals per output and for all of them ------------------------------------
+
+@pytest.mark.parametrize("model, main", [("googlenet", "fc"), ("inception_v3", "fc")])
+def test_each_output_counts_the_layers_that_feed_it(model, main, torchvision_reference):
+    # torchvision's reference was built with aux_logits=False: the main output's subgraph
+    analysis = cnnspec.analyze(cnnspec.load(model))
+    reference = torchvision_reference[model]
+    alone = analysis.output_totals[main]
+    assert (alone.params, alone.buffers, alone.macs) == (reference["params"], reference["buffers"], reference["macs"])
+    assert len(analysis.output_totals) == len(analysis.outputs) > 1
+    assert all(t.params < analysis.totals.params for t in analysis.output_totals.values())
+
+
+def test_all_outputs_are_torchvisions_published_figure_with_the_aux_heads():
+    # googlenet: torchvision publishes 6,624,904 (its weights drop the aux heads); 13,004,888 is with them.
+    # Inception_V3_Weights.IMAGENET1K_V1: num_params 27,161,264, the AuxLogits head included, gflops 5.713
+    # (tests/data/reference/torchvision_meta.json), which is the main output's 5,713,216,096 MACs.
+    assert cnnspec.analyze(cnnspec.load("googlenet")).totals.params == 13_004_888
+    inception = cnnspec.analyze(cnnspec.load("inception_v3"))
+    assert inception.totals.params == 27_161_264 and round(inception.output_totals["fc"].macs / 1e9, 3) == 5.713
+
+
+def test_a_shared_layer_counts_for_every_output_it_feeds():
+    from tests.conftest import analyze_text
+    analysis = analyze_text("""
+input: [3, 8, 8]
+layers:
+  - {type: conv2d, out_channels: 4, kernel_size: 3, name: trunk}
+  - {type: flatten, name: flat}
+  - {type: linear, out_features: 2, name: a}
+  - {type: linear, out_features: 3, inputs: flat, name: b}
+outputs: [a, b]
+""")
+    trunk, a, b = 3 * 9 * 4 + 4, 144 * 2 + 2, 144 * 3 + 3
+    assert analysis.totals.params == trunk + a + b
+    assert {name: t.params for name, t in analysis.output_totals.items()} == {"a": trunk + a, "b": trunk + b}

@@ -114,3 +114,14 @@ def test_help_describes_the_spec_argument():
     result = invoke("analyze", "--help")
     assert result.exit_code == 0
     assert "A spec file, or the name of a built-in spec" in " ".join(result.stdout.split())
+
+
+def test_output_option_analyzes_the_layers_that_feed_one_output():
+    data = json.loads(runner.invoke(app, ["analyze", "googlenet", "--output", "fc", "--format", "json"]).stdout)
+    assert data["totals"]["params"] == 6_624_904 and data["outputs"] == ["fc"]
+    assert not any(row["name"].startswith("aux") for row in data["rows"])
+    both = runner.invoke(app, ["analyze", "googlenet"]).stdout
+    assert "Params: 13,004,888" in both and "all 3 outputs" in both
+    assert "  fc: 6,624,904 params (6.625M), 1,498,376,192 MACs (1.498G)" in both
+    wrong = runner.invoke(app, ["analyze", "googlenet", "--output", "fcc"])
+    assert wrong.exit_code == 2 and "'fcc' is not a layer of googlenet" in wrong.output
