@@ -42,7 +42,8 @@ FUNCTIONAL = {
 }
 """Per model: spec layers ('type name' patterns) that torchvision computes with a function."""
 
-FOLDED = {model: {"AdaptiveAvgPool2d": "AdaptiveAvgPool2d(7) of a 7x7 map (AlexNet: (6) of 6x6) is the identity"}
+FOLDED = {model: {"AdaptiveAvgPool2d": "AdaptiveAvgPool2d(7) of a 7x7 map (AlexNet: (6) of 6x6) is the identity; "
+                                       "the spec skips it there (when:) and keeps it at every other size"}
           for model in ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg16_bn")}
 """Per model: torchvision leaf modules that the spec leaves out because they do nothing at this size."""
 
@@ -84,6 +85,16 @@ def test_layer_shapes_follow_torchvision_leaf_modules(model, analyses, torchvisi
     for before, (kind, shape) in zip(leaves, leaves[1:]):
         if kind in FOLDED.get(model, {}):
             assert shape == before[1]  # a folded module maps its input's shape to itself
+
+
+@pytest.mark.parametrize("model", sorted(FOLDED))
+@pytest.mark.parametrize("size", [64, 320])
+def test_adaptive_pooling_keeps_torchvisions_parameters_at_any_input_size(model, size, torchvision_reference):
+    # torchvision pools the last map to 7x7 (AlexNet 6x6) whatever the input: from 2x2 at 64 (1x1 for
+    # AlexNet), from 10x10 at 320 (9x9); without the pool, vgg16 at 320 was a 245,312,296-parameter network
+    analysis = cnnspec.analyze(cnnspec.load(model, (3, size, size)))
+    assert analysis.totals.params == torchvision_reference[model]["params"]
+    assert analysis.row("avgpool").shape == ((256, 6, 6) if model == "alexnet" else (512, 7, 7))
 
 
 def test_every_mapping_entry_is_used(analyses, torchvision_reference):

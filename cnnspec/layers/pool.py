@@ -245,8 +245,9 @@ class AdaptivePoolNd(Layer):
 
     def warnings(self, inputs):
         x = inputs[0]
-        return [f"adaptive pooling of {n} to {o} uses windows of unequal size"
-                for n, o in zip(x[1:], self._sizes(x)) if n % o]
+        pairs = dict.fromkeys(zip(x[1:], self._sizes(x)))  # once per distinct pair of sizes
+        return [f"adaptive pooling of {n} to {o} repeats input positions (it upsamples)" if n < o else
+                f"adaptive pooling of {n} to {o} uses windows of unequal size" for n, o in pairs if n % o]
 
     def to_torch(self, inputs):
         from torch import nn

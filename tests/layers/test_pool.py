@@ -41,7 +41,9 @@ def test_global_pools():
 def test_adaptive_pool_windows():
     pool = layer("adaptive_avg_pool2d", output_size=[6, 6])
     assert pool.out_shape([(256, 13, 13)]) == (256, 6, 6)
-    assert pool.warnings([(256, 13, 13)])  # 13 -> 6 uses windows of unequal size
+    assert pool.warnings([(256, 13, 13)]) == ["adaptive pooling of 13 to 6 uses windows of unequal size"]  # once
+    assert layer("adaptive_avg_pool2d", output_size=7).warnings([(512, 2, 2)]) == [
+        "adaptive pooling of 2 to 7 repeats input positions (it upsamples)"]  # VGG on a 64x64 input
     identity = layer("adaptive_avg_pool2d", output_size=7)
     assert identity.flops([(512, 7, 7)], (512, 7, 7)) == 512 * 49 and identity.warnings([(512, 7, 7)]) == []
     assert layer("adaptive_avg_pool2d", output_size=[None, 1]).out_shape([(4, 5, 9)]) == (4, 5, 1)

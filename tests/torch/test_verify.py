@@ -38,6 +38,14 @@ def test_verify_command_prints_a_verdict_and_the_table_under_details():
     assert fc6.count("102,764,544") == 2 and fc6.count("102,760,448") == 2 and fc6.rstrip("│ ").endswith("ok")
 
 
+@pytest.mark.parametrize("name, size", [("alexnet", 320), ("vgg11", 64)])
+def test_adaptive_pooling_heads_agree_with_torch_at_other_sizes(name, size):
+    # AlexNet's 9x9 map pooled to 6x6 (unequal windows), VGG-11's 2x2 map spread to 7x7
+    result = verify(cnnspec.load(name, (3, size, size)))
+    assert result.ok, "\n".join(result.failures())
+    assert any(layer.name == "avgpool" for layer in result.layers)
+
+
 SMALL = """
 name: small
 input: [3, 12, 12]
