@@ -2,7 +2,8 @@
 
 Parsed with ``ast`` and walked here; nothing reaches Python's ``eval``. Only numbers, strings,
 booleans, lists, names in scope, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else y``,
-indexing (``in_shape[1]``, ``in_shape[1:]``) and the functions in ``FUNCTIONS`` are allowed.
+indexing (``in_shape[1]``, ``in_shape[1:]``), one-loop comprehensions over a list
+(``sum(ceil(row[4] * d) for row in setting[:i])``) and the functions in ``FUNCTIONS`` are allowed.
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
 
 
 FUNCTIONS = {"min": min, "max": max, "int": int, "round": round, "floor": math.floor, "ceil": math.ceil,
-             "make_divisible": make_divisible, "len": len}
+             "make_divisible": make_divisible, "len": len, "sum": sum}
 """What an expression may call; ``int`` truncates, ``round`` rounds half to even (both as Python's); ``len``
-counts a list (the rows of a table given as an argument: ``repeat: len(setting)``)."""
+counts a list (the rows of a table given as an argument: ``repeat: len(setting)``) and ``sum`` adds one up."""
 _KEYWORDS = {"make_divisible": {"min_value"}, "round": {"ndigits"}}
 
 
@@ -60,9 +61,13 @@ def parse(text: str) -> ast.expr | None:
 
 
 def names_read(text: str) -> set[str]:
-    """The names an expression reads ('c // 4' reads c); none for plain text."""
+    """The names an expression reads ('c // 4' reads c; a comprehension's own variable not); none for plain text."""
     tree = parse(text)
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} if tree is not None else set()
+    if tree is None:
+        return set()
+    bound = {g.target.id for node in ast.walk(tree) if isinstance(node, (ast.ListComp, ast.GeneratorExp))
+             for g in node.generators if isinstance(g.target, ast.Name)}
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - bound
 
 
 def is_bare_word(tree: ast.expr) -> bool:
@@ -113,11 +118,14 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
             return walk(node.body) if walk(node.test) else walk(node.orelse)
         if isinstance(node, ast.Subscript):
             return subscript(node)
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp)) and len(node.generators) == 1:
+            return comprehension(node)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
                 and all(k.arg in _KEYWORDS.get(node.func.id, ()) for k in node.keywords)):
             return call(node)
         raise ExpressionError(f"'{ast.unparse(node)}' is not allowed in '{text}': expressions take numbers, names, "
-                              "arithmetic, comparisons, and/or/not, x if c else y, indexing and the functions "
+                              "arithmetic, comparisons, and/or/not, x if c else y, indexing, one-loop "
+                              "comprehensions and the functions "
                               + ", ".join(FUNCTIONS))
 
     def subscript(node: ast.Subscript) -> Any:
@@ -132,10 +140,26 @@ def evaluate(tree: ast.expr, names: Mapping[str, Any], text: str) -> Any:
         except (IndexError, TypeError, ValueError) as error:
             raise ExpressionError(f"cannot evaluate '{text}': {error}") from None
 
+    def comprehension(node: ast.ListComp | ast.GeneratorExp) -> list:
+        """``[element for name in a_list if condition]``: one loop over a list the spec holds, so it is as long
+        as something written (no range), each element evaluated with ``name`` bound."""
+        loop = node.generators[0]
+        items = walk(loop.iter)
+        if not isinstance(loop.target, ast.Name) or loop.is_async:
+            raise ExpressionError(f"a comprehension in '{text}' loops one name over a list")
+        if not isinstance(items, list):
+            raise ExpressionError(f"a comprehension in '{text}' loops over a list. Received: {items!r}")
+        values = []
+        for item in items:
+            inner = {**names, loop.target.id: item}
+            if all(evaluate(condition, inner, text) for condition in loop.ifs):
+                values.append(evaluate(node.elt, inner, text))
+        return values
+
     def call(node: ast.Call) -> Any:
         arguments = [walk(a) for a in node.args]
         keywords = {k.arg: walk(k.value) for k in node.keywords}
-        if not all(isinstance(a, (int, float)) or (isinstance(a, list) and node.func.id in ("min", "max", "len"))
+        if not all(isinstance(a, (int, float)) or (isinstance(a, list) and node.func.id in ("min", "max", "len", "sum"))
                    for a in [*arguments, *keywords.values()] if a is not None):
             raise ExpressionError(f"{node.func.id} takes numbers in '{text}'. Received: "
                                   + ", ".join(repr(a) for a in [*arguments, *keywords.values()]))

@@ -416,7 +416,7 @@ class Expander:
             if index == 0 and first is not None:
                 for key, value in first.items():
                     args[key], locs[key] = value, first.locs[key]
-            values = {**scope.values, "index": index} if count > 1 else scope.values
+            values = {**scope.values, "index": index} if "repeat" in entry else scope.values  # 0 for repeat: 1 too
             local = f"{base_name}.{index}" if count > 1 else base_name
             # the first repetition reads `inputs:` (or the previous layer); later ones chain
             inputs = references if index == 0 else [(output, loc, True)]

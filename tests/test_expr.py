@@ -1,6 +1,6 @@
 import pytest
 
-from cnnspec.expr import ExpressionError, substitute
+from cnnspec.expr import ExpressionError, names_read, substitute
 
 
 @pytest.mark.parametrize("text, value", [
@@ -19,7 +19,7 @@ def test_plain_words_stay_strings(text):
 
 @pytest.mark.parametrize("text, message", [
     ("4 * widht", "unknown name 'widht'"), ("__import__('os')", "not allowed"), ("width.bit_length()", "not allowed"),
-    ("2 ** 1000", "too large"), ("width // 0", "cannot evaluate"), ("[x for x in width]", "not allowed"),
+    ("2 ** 1000", "too large"), ("width // 0", "cannot evaluate"), ("[x for x in width]", "loops over a list"), ("{x: 1 for x in [1]}", "not allowed"),
     ("lambda: 1", "not allowed"),
 ])
 def test_refused(text, message):
@@ -30,7 +30,8 @@ def test_refused(text, message):
 @pytest.mark.parametrize("text, value", [
     ("int(7.9)", 7), ("int(-7.9)", -7), ("round(2.5)", 2), ("round(3.5)", 4), ("round(2.675, 2)", 2.67),
     ("floor(-1.5)", -2), ("ceil(1 * 1.1)", 2), ("ceil(3 * 1.4)", 5), ("in_shape[1:]", [56, 56]), ("in_shape[0]", 64),
-    ("in_shape[-1] // 2", 28), ("len(in_shape)", 3), ("len(in_shape[1:])", 2),
+    ("in_shape[-1] // 2", 28), ("len(in_shape)", 3), ("len(in_shape[1:])", 2), ("sum(in_shape[1:])", 112),
+    ("sum(ceil(n * 1.1) for n in in_shape[:2])", 71 + 62), ("[n // 8 for n in in_shape if n > 60]", [8]),
 ])
 def test_functions_and_indexing(text, value):
     assert substitute(text, {"in_shape": [64, 56, 56]}) == value
@@ -83,3 +84,18 @@ def test_a_broken_expression_with_balanced_brackets_is_not_blamed_on_commas():
     with pytest.raises(ExpressionError) as caught:
         substitute("2 * (c +)", {"c": 1})
     assert str(caught.value) == "'2 * (c +)' is not a complete expression (invalid syntax)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sum(n for n in 5)", "loops over a list. Received: 5"),
+    ("[a for a, b in in_shape]", "loops one name over a list"),
+    ("[n for n in in_shape for m in in_shape]", "is not allowed"),
+    ("sum(n for n in nope)", "unknown name 'nope'"),
+])
+def test_comprehensions_loop_one_name_over_a_list(text, message):
+    with pytest.raises(ExpressionError, match=message):
+        substitute(text, {"in_shape": [64, 56, 56]})
+
+
+def test_a_comprehensions_own_name_is_not_read():
+    assert names_read("sum(ceil(row[4] * d) for row in setting[:i])") == {"sum", "ceil", "d", "setting", "i"}

@@ -247,3 +247,72 @@ def test_regnet_with_the_papers_rounding_has_its_published_flops_and_params(mode
         assert (torchvision, paper.params) == REGNET_ROUNDING[model] and not parse_figure(params).matches(torchvision)
     else:
         assert torchvision == paper.params
+
+
+# --- EfficientNet: Tan & Le, "EfficientNet: Rethinking Model Scaling..." (ICML 2019) -------------
+
+EFFICIENTNET_PAPER = {"efficientnet_b0": ("5.3M", "0.39G"), "efficientnet_b1": ("7.8M", None),
+                      "efficientnet_b3": ("12M", None), "efficientnet_b4": ("19M", None), "efficientnet_b7": ("66M", None)}
+"""Table 2 (B0: 5.3M params, 0.39B FLOPS, which count multiply-adds) and Figure 1's params (B1, B3, B4, B7), each
+at its own resolution (224, 240, 300, 380, 600)."""
+
+
+@pytest.mark.parametrize("model", EFFICIENTNET_PAPER)
+def test_efficientnet_matches_the_papers_params_and_flops(model):
+    params, flops = EFFICIENTNET_PAPER[model]
+    result = analysis(model).totals
+    assert parse_figure(params).matches(result.params)
+    assert flops is None or parse_figure(flops).matches(result.macs)
+
+
+# --- MobileNetV3: Howard et al., "Searching for MobileNetV3" (ICCV 2019) -------------------------
+
+def test_mobilenet_v3_large_has_the_authors_217m_macs():
+    """The authors' released checkpoints (tensorflow/models research/slim/nets/mobilenet/README.md): Large
+    dm=1 at 224, 217M MACs. Its 5.4M params are not compared: slim's batch norm has no scale parameter and
+    its classifier 1001 outputs, so the count is another network's."""
+    assert parse_figure("217M").matches(analysis("mobilenet_v3_large").totals.macs)
+
+
+def test_mobilenet_v3_follows_table_1s_input_column():
+    """Table 1: each bneck's input is 224^2x3 -> 112^2x16 ... -> 7^2x160, the last conv 7^2x960, the head
+    1^2x960 -> 1280 -> k."""
+    result = analysis("mobilenet_v3_large")
+    sides = [[row for row in result.rows if row.name.startswith(f"features.bneck.{i}.")][-1].shape for i in range(15)]
+    assert [(c, h) for c, h, _ in sides] == [
+        (16, 112), (24, 56), (24, 56), (40, 28), (40, 28), (40, 28), (80, 14), (80, 14), (80, 14), (80, 14),
+        (112, 14), (112, 14), (160, 7), (160, 7), (160, 7)]
+    assert result.row("features.last.act").shape == (960, 7, 7) and result.row("fc1").shape == (1280,)
+
+
+# --- ConvNeXt: Liu et al., "A ConvNet for the 2020s" (CVPR 2022) --------------------------------
+
+CONVNEXT_README = {  # the authors' models (github.com/facebookresearch/ConvNeXt README): params, FLOPs
+    ("convnext_tiny", 224): ("28M", "4.5G"), ("convnext_small", 224): ("50M", "8.7G"),
+    ("convnext_base", 224): ("89M", "15.4G"), ("convnext_large", 224): ("198M", "34.4G"),
+    ("convnext_large", 384): ("198M", "101.0G"),  # the ImageNet-1K table
+    ("convnext_tiny", 384): ("29M", "13.1G"), ("convnext_small", 384): ("50M", "25.5G"),  # the ImageNet-22K table
+}
+CONVNEXT_B_384 = 45_122_117_632
+"""ConvNeXt-B at 384: 45.1G MACs; the README prints 45.0G in its 1K table and 47.0G in its 22K table for the same
+network (the head differs only after fine-tuning to 1K), so neither is reached: pinned."""
+
+
+@pytest.mark.parametrize("model, side", CONVNEXT_README)
+def test_convnext_matches_the_authors_params_and_flops(model, side):
+    """FLOPs there are fvcore's multiply-adds. ConvNeXt-T's 28,589,128 params round to 29M, as the same
+    README prints them for the same network in its ImageNet-22K table; the 1K table's 28M is truncated."""
+    params, flops = CONVNEXT_README[model, side]
+    result = cnnspec.analyze(cnnspec.load(model, input_shape=(3, side, side))).totals
+    assert parse_figure(flops).matches(result.macs), result.macs
+    if (model, side) == ("convnext_tiny", 224):
+        assert result.params == 28_589_128 and parse_figure("29M").matches(result.params)
+        assert not parse_figure(params).matches(result.params)
+    else:
+        assert parse_figure(params).matches(result.params)
+
+
+def test_convnext_b_at_384_is_between_the_readmes_two_figures():
+    result = cnnspec.analyze(cnnspec.load("convnext_base", input_shape=(3, 384, 384))).totals
+    assert result.macs == CONVNEXT_B_384
+    assert not parse_figure("45.0G").matches(result.macs) and not parse_figure("47.0G").matches(result.macs)

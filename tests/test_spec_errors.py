@@ -35,7 +35,7 @@ EXPECTED = {  # file stem -> the message after "path:"
     'duplicate_key': "3:37: duplicate key 'out_channels'",
     'duplicate_name': "4:5: layer 'conv': the name 'conv' is used twice",
     'empty_layers': '2:9: layers is empty',
-    'expression_not_allowed': "4:34: layer 'evil': '__import__('os').getpid()' is not allowed in '__import__('os').getpid()': expressions take numbers, names, arithmetic, comparisons, and/or/not, x if c else y, indexing and the functions min, max, int, round, floor, ceil, make_divisible, len",
+    'expression_not_allowed': "4:34: layer 'evil': '__import__('os').getpid()' is not allowed in '__import__('os').getpid()': expressions take numbers, names, arithmetic, comparisons, and/or/not, x if c else y, indexing, one-loop comprehensions and the functions min, max, int, round, floor, ceil, make_divisible, len, sum",
     'expression_unknown_name': "6:38: layer 'w.conv1': unknown name 'widht' in '4 * widht' (did you mean 'width'?); names in scope: in_channels, in_shape, width",
     'first_without_repeat': '3:60: first only makes sense with repeat',
     'flow_mapping_split': "4:34: layer 'stem': YAML split the expression 'max(8, 64 * width)' at its comma (inside {...} an unquoted comma ends a value); quote it: out_channels: 'max(8, 64 * width)'",

@@ -5,7 +5,8 @@ classification and segmentation models, ``meta["num_params"]`` and ``meta["_ops"
 decimals) with the eval crop size they were measured at, read from torchvision's source (not computed
 by cnnspec). Every model there is a built-in name: its params equal num_params exactly and its MACs
 round to _ops, at the weights' own resolution; its outputs have the right shape; it builds in torch
-(on the meta device) with the parameters the analyzer counts.
+(on the meta device) with the parameters, buffers, MACs (PyTorch's FlopCounterMode) and output shapes the
+analyzer counts. tests/torch/test_verify.py compares layer by layer with fvcore on one variant per design.
 """
 from __future__ import annotations
 
@@ -24,24 +25,11 @@ MODELS = META["models"]
 SEGMENTATION = {name for name, model in MODELS.items() if model["file"].startswith("torchvision/models/segmentation/")}
 CLASSES = {"classification": 1000, "segmentation": 21}  # ImageNet-1K; COCO with VOC's 20 classes + background
 
-PENDING = {
-    **dict.fromkeys(["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5",
-                     "shufflenet_v2_x2_0", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
-                     "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_s",
-                     "efficientnet_v2_m", "efficientnet_v2_l", "convnext_tiny", "convnext_small", "convnext_base",
-                     "convnext_large"],
-                    "needs issue 12's layers and expressions"),
-}
-"""Models of torchvision_meta.json not yet in the library, and why; the test below keeps it honest."""
-
-WRITTEN = sorted(set(MODELS) - set(PENDING))
+ZOO = sorted(MODELS)
 
 
-def test_pending_models_are_exactly_those_not_yet_written():
-    names = {*builtin_specs(), *builtin_variants()}
-    assert not set(PENDING) & names, "written: take them off PENDING"
-    assert set(PENDING) <= set(MODELS)
-    assert set(WRITTEN) <= names
+def test_every_torchvision_model_is_a_builtin_name():
+    assert set(MODELS) <= {*builtin_specs(), *builtin_variants()}
 
 
 def measured_at(model: str, side: int) -> list[dict]:
@@ -67,10 +55,10 @@ def totals(model: str, analysis) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def zoo() -> dict:
-    return {model: cnnspec.analyze(cnnspec.load(model)) for model in WRITTEN}
+    return {model: cnnspec.analyze(cnnspec.load(model)) for model in ZOO}
 
 
-@pytest.mark.parametrize("model", WRITTEN)
+@pytest.mark.parametrize("model", ZOO)
 def test_params_and_macs_are_torchvision_published_figures(model, zoo):
     analysis = zoo[model]
     side = analysis.input_shape[-1]
@@ -82,7 +70,7 @@ def test_params_and_macs_are_torchvision_published_figures(model, zoo):
         assert round(macs / 1e9, 3) == weights["gflops"], f"{macs:,} MACs against {weights['gflops']} GFLOPS"
 
 
-@pytest.mark.parametrize("model", WRITTEN)
+@pytest.mark.parametrize("model", ZOO)
 def test_outputs_have_torchvision_shapes(model, zoo):
     analysis = zoo[model]
     if model in SEGMENTATION:
@@ -93,16 +81,25 @@ def test_outputs_have_torchvision_shapes(model, zoo):
         assert analysis.row(analysis.outputs[0]).shape == (CLASSES["classification"],)
 
 
-@pytest.mark.parametrize("model", WRITTEN)
-def test_builds_in_torch_with_the_counted_parameters(model, zoo):
-    pytest.importorskip("torch")
-    built = cnnspec.build(model, device="meta")
-    assert sum(p.numel() for p in built.parameters()) == zoo[model].totals.params
-    assert sum(b.numel() for b in built.buffers()) == zoo[model].totals.buffers
+@pytest.mark.parametrize("model", ZOO)
+def test_torch_builds_and_measures_what_the_analyzer_counts(model, zoo):
+    """On the meta device (no weights allocated): the built module's parameters and buffers, and PyTorch's own
+    FlopCounterMode over a forward pass (conv and matrix products, 2 FLOPs per MAC), and every output's shape."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    graph, analysis = cnnspec.load(model), zoo[model]
+    built = cnnspec.build(graph, device="meta").eval()
+    assert sum(p.numel() for p in built.parameters()) == analysis.totals.params
+    assert sum(b.numel() for b in built.buffers()) == analysis.totals.buffers
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        outputs = built(torch.empty(1, *graph.input_shape, device="meta"))
+    assert counter.get_total_flops() == 2 * analysis.totals.macs
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    assert [tuple(o.shape[1:]) for o in outputs] == [analysis.row(name).shape for name in analysis.outputs]
 
 
 def test_the_readme_zoo_table_lists_every_model():
     readme = (REFERENCE.parents[2] / "README.md").read_text()
     table = readme[readme.index("<!-- cnnspec table models="):readme.index("<!-- /cnnspec -->", readme.index("## The zoo"))]
     listed = {line.split("|")[1].strip() for line in table.splitlines()[3:]}
-    assert set(WRITTEN) <= listed
+    assert set(ZOO) <= listed

@@ -26,6 +26,29 @@ def test_every_builtin_spec_agrees_with_torch(name):
     assert result.params.spec == result.params.torch > 0
 
 
+ZOO_DESIGNS = ["resnet18", "resnext50_32x4d", "wide_resnet50_2", "vgg11_bn", "densenet161", "squeezenet1_1",
+               "mobilenet_v3_small", "mnasnet0_5", "shufflenet_v2_x0_5", "efficientnet_b1", "efficientnet_v2_s",
+               "regnet_x_400mf"]
+"""Variants of the family specs whose layers differ from their family's default (verified above): basic
+blocks, groups, widths, batch norm, other tables, fused blocks, no squeeze-excitation. tests/test_zoo.py
+checks every variant's totals against PyTorch on the meta device."""
+
+
+@pytest.mark.parametrize("name", ZOO_DESIGNS)
+def test_every_design_of_the_zoo_agrees_with_torch_layer_by_layer(name):
+    """At 1/8 or 1/4 of the input side, the smaller that the network takes (fvcore traces real tensors; the
+    per-layer agreement does not depend on the size)."""
+    shape = cnnspec.load(name).input_shape
+    for divisor in (8, 4):
+        try:
+            graph = cnnspec.load(name, (shape[0], *(size // divisor for size in shape[1:])))
+            break
+        except cnnspec.SpecError:
+            continue
+    result = verify(graph)
+    assert result.ok, "\n".join(result.failures())
+
+
 def test_verify_command_prints_a_verdict_and_the_table_under_details():
     verdict = ("vgg16: analyzer and PyTorch agree: 39 output shapes, 138,357,544 params, 0 buffer values, "
                "15,470,264,320 MACs")
