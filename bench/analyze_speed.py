@@ -2,7 +2,9 @@
 
 Targets (issue 2): the whole `cnnspec analyze specs/vgg.yaml` process at least 15x faster than
 fvcore's FlopCountAnalysis + parameter_count on VGG16, at most 0.25 s and 60 MB peak; analysis cost
-linear in layers, a generated 10,000-layer spec in under 1 s. Prints figures, never asserts.
+linear in layers, a generated 10,000-layer spec in under 1 s. Issue 13: the whole `cnnspec analyze
+regnet_y_128gf` and `convnext_large` processes (built-in variants of family specs) under 0.5 s. Prints
+figures, never asserts.
 
     python bench/analyze_speed.py [--runs 5]
 """
@@ -85,6 +87,17 @@ def compare_with_fvcore(ours_command: list[str], fvcore_command: list[str], roun
           f"{theirs_mb / ours_mb:.1f}x less memory (goal: >= 15x, <= 0.25 s, <= 60 MB)")
 
 
+ZOO_TARGETS = ["regnet_y_128gf", "convnext_large"]
+"""The largest built-in variants by layers and parameters: 0.5 s each for the whole process."""
+
+
+def zoo_speed(cnnspec_cli: list[str], runs: int) -> None:
+    for name in ZOO_TARGETS:
+        walls = [run_process(cnnspec_cli + ["analyze", name])[0] for _ in range(runs)]
+        print(f"cnnspec analyze {name} (process): median {statistics.median(walls):.3f} s (min {min(walls):.3f}; "
+              "goal: under 0.5 s)")
+
+
 def chain_spec(layers: int) -> str:
     """A generated spec of `layers` layers: 1x1 conv and ReLU alternating on a small input."""
     body = "".join("  - {conv2d: {out_channels: 8, kernel_size: 1}}\n  - relu\n" for _ in range(layers // 2))
@@ -119,6 +132,7 @@ def main() -> None:
         generated.write_text(chain_spec(10_000))
         compare_with_fvcore(cnnspec_cli + ["analyze", "specs/vgg.yaml"], [sys.executable, str(fvcore_script)],
                             args.runs)
+        zoo_speed(cnnspec_cli, args.runs)
         wall, peak, _ = run_process(cnnspec_cli + ["analyze", str(generated)])
         print(f"cnnspec analyze on a generated 10,000-layer spec (process, table printed): {wall:.3f} s, "
               f"peak {peak:.0f} MB")
