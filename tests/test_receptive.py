@@ -152,15 +152,29 @@ def densenet_field(blocks: tuple[int, ...]) -> int:
     return 7 + 2 * 2 + sum(2 * n * 4 * 2**i for i, n in enumerate(blocks)) + (4 + 8 + 16) + 6 * 32
 
 
+CONVNEXT_DEPTHS = {"convnext_small": (3, 3, 27, 3), "convnext_base": (3, 3, 27, 3), "convnext_large": (3, 3, 27, 3)}
+"""Liu et al. 2022: blocks per stage of the ConvNeXts whose field passes 10x (T's 3-3-9-3 stays at 8.4x)."""
+
+
+def convnext_field(depths: tuple[int, ...]) -> int:
+    """A ConvNeXt's field at 224x224, by hand: the 4x4/4 stem (4), each block's 7x7 depthwise conv 6 jumps
+    (jumps 4, 8, 16, 32 in stages 1-4), each 2x2/2 downsampling one jump (4, 8, 16), the global pool over
+    the 7x7 map 6 jumps of 32."""
+    return 4 + sum(6 * n * 4 * 2**i for i, n in enumerate(depths)) + (4 + 8 + 16) + 6 * 32
+
+
 @pytest.mark.parametrize("name", sorted({*builtin_specs(), *builtin_variants()}))
 def test_no_builtin_receptive_field_explodes(name):
-    """Fields over 10x the input are DenseNets' alone, and real (DenseNet-201: 4,055 at 224, 18x): their
-    closed form checks them. Exploding ones (10^21 through a squeeze-excitation gate) were not."""
+    """Fields over 10x the input are the deepest DenseNets' and ConvNeXts', and real (DenseNet-201: 4,055
+    at 224, 18x; ConvNeXt-S: 3,608, 16x): their closed forms check them. Exploding ones (10^21 through a
+    squeeze-excitation gate) were not."""
     analysis = cnnspec.analyze(cnnspec.load(name))
     ratio, where = field_ratio(analysis)
     if name in DENSE_BLOCKS:
         assert max(analysis.row(where).receptive_field.size) == densenet_field(DENSE_BLOCKS[name])
         assert densenet_field(DENSE_BLOCKS["densenet121"]) == 2263
+    elif name in CONVNEXT_DEPTHS:
+        assert max(analysis.row(where).receptive_field.size) == convnext_field(CONVNEXT_DEPTHS[name]) == 3608
     else:
         assert ratio <= 10, f"{name}: {where} sees {ratio:.1f}x its input"
 
