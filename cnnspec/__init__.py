@@ -25,6 +25,8 @@ from .spec import Spec, load_spec, parse_spec
 if TYPE_CHECKING:
     import torch
 
+    from .torch.imported import Imported
+
 __version__ = "0.1.0"
 
 SpecSource = Union[str, "os.PathLike[str]", Graph, Spec]
@@ -79,5 +81,23 @@ def build(spec: SpecSource, *, seed: int = 0, init: str | None = None, device: s
     return build_module(graph_of(spec), seed=seed, init=init, device=device, dtype=dtype)
 
 
+def from_torch(module: torch.nn.Module, input_shape: Shape, *, name: str | None = None,
+               allow_unsupported: bool = False) -> Imported:
+    """A torch.nn.Module -> its spec: ``.text`` the YAML, ``.graph`` to analyze or build, ``.save(path)``.
+
+    ``input_shape`` has no batch axis: (3, 224, 224). What a spec cannot express raises UnsupportedModel (a
+    SpecError) listing each operation, unless ``allow_unsupported`` keeps placeholders. Imports torch only
+    when called.
+    """
+    try:
+        from .torch.importer import from_torch as import_module
+    except ModuleNotFoundError as error:
+        if error.name and error.name.split(".")[0] == "torch":
+            raise ModuleNotFoundError("cnnspec.from_torch needs PyTorch: pip install cnnspec[torch]",
+                                      name=error.name) from error
+        raise
+    return import_module(module, input_shape, name=name, allow_unsupported=allow_unsupported)
+
+
 __all__ = ["Analysis", "Graph", "Loc", "Row", "Spec", "SpecError", "SpecSource", "Totals", "TrainingMemory",
-           "analyze", "build", "load", "load_spec", "loads", "parse_spec"]
+           "analyze", "build", "from_torch", "load", "load_spec", "loads", "parse_spec"]

@@ -94,6 +94,12 @@ def parse_overrides(items: list[str] | None) -> dict:
 
 
 def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] | None = None):
+    """A spec file, a built-in name, or an ONNX file (imported on the fly: every command takes one)."""
+    if spec.lower().endswith(".onnx"):
+        if overrides:
+            raise SpecError("--set changes a spec's args; an ONNX file has none")
+        reader = import_torch_module("onnx_import", f"reading {spec}", "onnx")
+        return reader.import_onnx(spec, parse_shape(input_shape)).graph
     from .graph import load
     return load(spec, parse_shape(input_shape), parse_overrides(overrides))
 
@@ -254,17 +260,20 @@ def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="W
 TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
 
 
-def import_torch_module(module: str, command: str):
+def import_torch_module(module: str, command: str, package: str | None = None):
     """Import a module of cnnspec.torch (or one of TORCH_PACKAGES itself); a missing package is a usage
-    error, not a traceback."""
+    error, not a traceback. ``package``: the one to name first (an ONNX file needs onnx, then torch)."""
     import importlib
+    if package is not None:
+        import_torch_module(package, command)
     try:
         return importlib.import_module(module if module in TORCH_PACKAGES else f"cnnspec.torch.{module}")
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
             raise
-        raise SpecError(f"`cnnspec {command}` needs {error.name.split('.')[0]}, which is not installed: "
-                        "pip install cnnspec[torch]") from None
+        missing = error.name.split(".")[0]
+        what = f"`cnnspec {command}`" if command.split()[0] != "reading" else command.capitalize()
+        raise SpecError(f"{what} needs {missing}, which is not installed: pip install cnnspec[torch]") from None
 
 
 @app.command()
@@ -348,6 +357,43 @@ def build(spec: str = SpecArgument, input: Optional[str] = InputOption, set: Opt
         write_atomic(python, import_torch_module("export", "build").export_python(graph, weights_note), force)
         echo(f"python: {python}" + ("" if out or not train else " (the architecture; --out saves the trained "
                                     "weights that load into it)"))
+
+
+@app.command("import")
+def import_model(source: str = typer.Argument(..., help="MODULE:CALLABLE (mypkg.models:resnet50), FILE.py:CALLABLE, "
+                                              "or an ONNX file."),
+                 input: Optional[str] = typer.Option(None, "--input", help="The input without the batch axis, e.g. "
+                                                     "3x224x224 (an ONNX file has its own)."),
+                 output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the spec here (default: "
+                                                       "print it)."),
+                 allow_unsupported: bool = typer.Option(False, "--allow-unsupported", help="Keep what cnnspec "
+                                                        "cannot express as 'unsupported' placeholder layers of its "
+                                                        "shape (counted as 0) instead of failing."),
+                 name: Optional[str] = typer.Option(None, "--name", help="The spec's name.")):
+    """Read a PyTorch model (a callable returning an nn.Module) or an ONNX file into a spec.
+
+    Every operation cnnspec cannot express is listed with its module path or node name; the import then
+    fails (exit 1) unless --allow-unsupported."""
+    shape = parse_shape(input)
+    if source.lower().endswith(".onnx"):
+        imported = import_torch_module("onnx_import", "import", "onnx").import_onnx(
+            source, shape, name=name, allow_unsupported=allow_unsupported)
+    else:
+        if shape is None:
+            raise SpecError("importing a PyTorch model needs --input, e.g. --input 3x224x224")
+        imported = import_torch_module("importer", "import").import_callable(
+            source, shape, name=name, allow_unsupported=allow_unsupported)
+    for note in imported.notes:
+        sys.stderr.write(f"note: {note}\n")
+    for problem in imported.problems:
+        sys.stderr.write(f"unsupported (kept as a placeholder): {problem}\n")
+    if output is None:
+        echo(imported.text)
+        return
+    imported.save(output)
+    layers = len(imported.graph.nodes) - 1
+    blocks = len(set(imported.graph.spec.blocks.values()))
+    echo(f"wrote {output}: {layers} layers" + (f" ({blocks} block types)" if blocks else ""))
 
 
 @app.command()
@@ -684,7 +730,7 @@ def main() -> None:
         app()
     except SpecError as error:
         sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+        sys.exit(getattr(error, "exit_code", 2))  # 1 for a model with operations cnnspec cannot import
     except TrainError as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(1)

@@ -401,9 +401,8 @@ class Expander:
             raise SpecError("first only makes sense with repeat", entry.locs["first"])
         if first is not None:
             check_not_split(first, first.locs, None)
-        base_name = entry.get("name")
-        if base_name is not None and (not isinstance(base_name, str) or not re.fullmatch(r"[A-Za-z_][\w.\-]*",
-                                                                                         base_name)):
+        base_name = entry.get("name")  # may start with a digit: PyTorch names nn.Sequential's children '0', '1'
+        if base_name is not None and (not isinstance(base_name, str) or not re.fullmatch(r"\w[\w.\-]*", base_name)):
             raise SpecError(f"a name must be a word (letters, digits, _ . -). Received: name={base_name!r}",
                             entry.locs["name"])
         if base_name is None:

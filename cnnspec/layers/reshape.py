@@ -334,3 +334,41 @@ class Permute(Layer):
     def to_torch(self, inputs):
         from ..torch.modules import Permute as Module
         return Module(self.order(inputs[0]))
+
+
+@register
+@dataclass(kw_only=True)
+class Unsupported(Layer):
+    """A placeholder that `cnnspec import --allow-unsupported` keeps for an operation it cannot express (``what``):
+    the operation's output ``shape`` (no batch axis) and nothing else. Its params, MACs and FLOPs count 0 and
+    its receptive field is taken as its whole input (it may mix every position); every report warns of it, and
+    it cannot be built."""
+    type_name: ClassVar[str] = "unsupported"
+    inputs_range: ClassVar[tuple[int, int | None]] = (1, None)
+    shape: list[int]
+    what: str = "an operation cnnspec cannot express"
+
+    def out_shape(self, inputs):
+        if not 1 <= len(self.shape) <= 4 or any(n < 1 for n in self.shape):
+            raise ArgumentError(f"shape must be 1 to 4 positive sizes without the batch axis. Received: shape={self.shape}",
+                                "shape")
+        return tuple(self.shape)
+
+    def warnings(self, inputs):
+        return [f"unsupported: a placeholder for {self.what}; its params, MACs and FLOPs are not counted"]
+
+    def receptive_field(self, inputs, fields):
+        return fields[0].whole(inputs[0][1:]) if len(inputs[0]) > 1 else fields[0]
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []
+
+    def saved_for_backward(self, inputs, out, device):
+        return []
+
+    def formulas(self, inputs, out):
+        return []  # nothing is known of it but its shape
+
+    def to_torch(self, inputs):
+        raise ArgumentError(f"cannot build an unsupported placeholder (for {self.what}): replace it with layers "
+                            "cnnspec knows", "what")

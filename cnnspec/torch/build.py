@@ -33,7 +33,12 @@ from ..spec import INIT_SCHEMES
 
 
 class Container(nn.Module):
-    """A namespace for the layers of one block instance (``layer1``, ``layer1.0``)."""
+    """A namespace for the layers of one block instance (``layer1.0``, ``block`` its block's name) or of a
+    repeated entry (``layer1``, no block); `cnnspec import` reads the block back."""
+
+    def __init__(self, block: str | None = None):
+        super().__init__()
+        self.block = block
 
     def __getitem__(self, name: str) -> nn.Module:
         """``model.layer1["0"]``: block instances named by a number are not attributes."""
@@ -55,7 +60,7 @@ class SpecModule(nn.Module):
             module = node.layer.to_torch(node.in_shapes)
             if not node.trainable:
                 module.requires_grad_(False)
-            self._place(node, module)
+            self._place(node, module, graph.spec.blocks)
             steps.append((node.name, module, tuple(node.inputs)))
         keep = set(self.output_names)
         # after step i, drop the tensors whose last reader was step i (once each: concat [a, a] reads a twice)
@@ -66,13 +71,13 @@ class SpecModule(nn.Module):
     def __getitem__(self, name: str) -> nn.Module:
         return self._modules[name]
 
-    def _place(self, node, module: nn.Module) -> None:
+    def _place(self, node, module: nn.Module, blocks: dict[str, str]) -> None:
         parent: nn.Module = self
         *path, leaf = node.name.split(".")
-        for part in path:
+        for depth, part in enumerate(path, 1):
             child = parent._modules.get(part)
             if child is None:
-                child = _add(parent, part, Container(), node)
+                child = _add(parent, part, Container(blocks.get(".".join(path[:depth]))), node)
             parent = child
         _add(parent, leaf, module, node)
 
