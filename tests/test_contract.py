@@ -112,12 +112,16 @@ CASES = {
 }
 
 
+PLACEHOLDERS = {"unsupported"}
+"""Types that stand for something cnnspec cannot build (tests/layers/test_reshape.py checks they refuse to)."""
+
+
 def registered_types() -> list[str]:
     return sorted({cls.type_name for cls in LAYERS.values()})
 
 
 def test_every_type_has_cases():
-    assert sorted(CASES) == registered_types()
+    assert sorted(CASES) == [name for name in registered_types() if name not in PLACEHOLDERS]
 
 
 def measured(module, inputs: list[tuple[int, ...]]):

@@ -28,7 +28,7 @@ from .modules import LocallyConnected
 from ..errors import SpecError
 from ..files import write_atomic
 from ..graph import Graph, load
-from ..shape import numel
+from ..shape import ArgumentError, numel
 from ..spec import INIT_SCHEMES
 
 
@@ -57,7 +57,10 @@ class SpecModule(nn.Module):
         for index, node in enumerate(graph.nodes[1:]):
             for name in node.inputs:
                 last_use[name] = index
-            module = node.layer.to_torch(node.in_shapes)
+            try:
+                module = node.layer.to_torch(node.in_shapes)
+            except ArgumentError as error:  # a layer that cannot be built (an unsupported placeholder)
+                raise SpecError(str(error), node.loc, node.name) from None
             if not node.trainable:
                 module.requires_grad_(False)
             self._place(node, module, graph.spec.blocks)

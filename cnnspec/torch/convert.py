@@ -11,53 +11,13 @@ reason; the importer reports it, never drops it.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from . import modules as cnnspec_modules
-
-
-class Unsupported(Exception):
-    """A module, function or argument the spec language cannot express; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A tensor of the traced graph: the layer that produced it ('input' for the input; None for a constant
-    or a parameter used outside a module) and its shape with the batch axis."""
-    name: str | None
-    shape: tuple[int, ...]
-    what: str = ""  # for a constant: where it comes from ('parameter gamma')
-
-    @property
-    def sample(self) -> tuple[int, ...]:
-        """The shape without the batch axis, as a spec writes it."""
-        return self.shape[1:]
-
-
-@dataclass
-class Converted:
-    """One layer: its type, its arguments (all of them; the writer leaves out the defaults) and the tensors
-    it reads, in order."""
-    type: str
-    arguments: dict[str, Any]
-    inputs: list[Ref]
-    owns: list[str] = field(default_factory=list)  # parameters used outside a module that this layer holds
-
-
-@dataclass
-class Alias:
-    """The result is one of the inputs, unchanged (``x.contiguous()``)."""
-    of: Ref
-
-
-@dataclass
-class Parts:
-    """A tuple of tensors that become layers only when taken out of it (``torch.chunk`` then ``[i]``)."""
-    parts: list[Converted]
+from .imported import Alias, Converted, Parts, Ref, Unsupported
 
 
 MODULES: dict[type, Callable[..., Converted]] = {}

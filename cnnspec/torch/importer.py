@@ -20,7 +20,6 @@ import importlib.util
 import operator
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,53 +28,16 @@ from torch import fx, nn
 
 from . import convert
 from .build import Container
-from .convert import Alias, Converted, Parts, Ref, Unsupported
+from .imported import (Alias, Converted, Imported, Parts, Problem, Ref, Unsupported, UnsupportedModel, check_totals,
+                       load_written)
 from .specwriter import Item, Scope, SpecWriter, snake_case
 from ..errors import SpecError
-from ..graph import Graph, build_graph
+from ..graph import Graph
 from ..layers import LAYERS
-from ..spec import parse_spec
 
 BATCH = 2
 """The batch the trace runs at: 2, so that an operation that mixes the batch axis into the others shows."""
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-
-
-@dataclass
-class Problem:
-    """An operation the spec cannot hold: where (module path or call), what (class or function) and why."""
-    location: str
-    what: str
-    reason: str
-    shape: tuple[int, ...] | None = None
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.what}: {self.reason}"
-
-
-class UnsupportedModel(SpecError):
-    """The model has operations a spec cannot express; ``problems`` lists each. Not bad input but a limit of
-    cnnspec's: exit 1 on the command line."""
-    exit_code = 1
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        listing = "\n".join(f"  {problem}" for problem in problems)
-        super().__init__(f"{len(problems)} operation(s) cnnspec cannot import (--allow-unsupported keeps the rest "
-                         f"with a placeholder of each one's shape):\n{listing}")
-
-
-@dataclass
-class Imported:
-    """An imported model: the spec's YAML text, the graph it loads into, and what was left out."""
-    text: str
-    graph: Graph
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def save(self, path: str | Path) -> None:
-        from ..files import write_atomic
-        write_atomic(path, self.text)
 
 
 # --- entry points -----------------------------------------------------------------------------
@@ -104,15 +66,6 @@ def from_torch(module: nn.Module, input_shape, *, name: str | None = None, allow
     graph = load_written(text, f"<imported {name}>")
     trace.check(graph)
     return Imported(text, graph, unsupported, list(trace.notes))
-
-
-def load_written(text: str, path: str) -> Graph:
-    """The graph of a written spec; a spec the writer got wrong is cnnspec's bug, said so."""
-    try:
-        return build_graph(parse_spec(text, path))
-    except SpecError as error:
-        raise RuntimeError(f"cnnspec wrote a spec it cannot read back ({error}); please report it with the model."
-                           f"\n{text}") from error
 
 
 def load_callable(reference: str):
@@ -558,18 +511,8 @@ class Trace:
                 "params": params, "output": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
 
     def check(self, graph: Graph) -> None:
-        """The loaded spec agrees with the trace: every layer's shape, and the parameters the layers hold."""
-        for name, shape in self.traced_shapes.items():
-            node = graph.by_name.get(name)
-            if node is None or tuple(node.out_shape) != shape:
-                raise RuntimeError(f"the written spec gives {name} {getattr(node, 'out_shape', 'nothing')}, the trace "
-                                   f"{shape}; please report it")
-        from ..analysis import analyze
-        counted = analyze(graph).totals.params
         held = sum(p.numel() for p in self.module.parameters() if id(p) in self.owned)
-        if counted != held:
-            raise RuntimeError(f"the written spec counts {counted:,} parameters, its layers' modules hold {held:,}; "
-                               "please report it")
+        check_totals(graph, self.traced_shapes, held, "the trace")
 
 
 # --- small helpers ------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ class Scope:
     name: str
     kind: str
     block: str
+    by_structure: bool = False  # the kind says little (ONNX keeps no classes): merge only where one body holds the other
 
 
 @dataclass
@@ -297,6 +298,9 @@ class SpecWriter:
     def absorb(self, template: Template, signature: Signature) -> bool:
         """Add ``signature`` to the template if one union with when: flags gives every member's wiring."""
         if signature.inputs != template.inputs:
+            return False
+        if template.instances[0].scope.by_structure and not (
+                {e[0] for e in signature.entries} <= {e[0] for e in template.entries}):
             return False
         union = [list(e) for e in template.entries]
         known = {e[0] for e in union}
