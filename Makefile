@@ -52,6 +52,7 @@ docs: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/analyze_speed.py
+	$(BIN)/python bench/import_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -94,12 +94,6 @@ def parse_overrides(items: list[str] | None) -> dict:
 
 
 def load_graph(spec: str, input_shape: str | None = None, overrides: list[str] | None = None):
-    """A spec file, a built-in name, or an ONNX file (imported on the fly: every command takes one)."""
-    if spec.lower().endswith(".onnx"):
-        if overrides:
-            raise SpecError("--set changes a spec's args; an ONNX file has none")
-        reader = import_torch_module("onnx_import", f"reading {spec}", "onnx")
-        return reader.import_onnx(spec, parse_shape(input_shape)).graph
     from .graph import load
     return load(spec, parse_shape(input_shape), parse_overrides(overrides))
 
@@ -260,20 +254,17 @@ def schema(output: Optional[Path] = typer.Option(None, "-o", "--output", help="W
 TORCH_PACKAGES = ("torch", "fvcore", "onnx", "safetensors")
 
 
-def import_torch_module(module: str, command: str, package: str | None = None):
+def import_torch_module(module: str, command: str):
     """Import a module of cnnspec.torch (or one of TORCH_PACKAGES itself); a missing package is a usage
-    error, not a traceback. ``package``: the one to name first (an ONNX file needs onnx, then torch)."""
+    error, not a traceback."""
     import importlib
-    if package is not None:
-        import_torch_module(package, command)
     try:
         return importlib.import_module(module if module in TORCH_PACKAGES else f"cnnspec.torch.{module}")
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in TORCH_PACKAGES:
             raise
-        missing = error.name.split(".")[0]
-        what = f"`cnnspec {command}`" if command.split()[0] != "reading" else command.capitalize()
-        raise SpecError(f"{what} needs {missing}, which is not installed: pip install cnnspec[torch]") from None
+        raise SpecError(f"`cnnspec {command}` needs {error.name.split('.')[0]}, which is not installed: "
+                        "pip install cnnspec[torch]") from None
 
 
 @app.command()
@@ -376,7 +367,7 @@ def import_model(source: str = typer.Argument(..., help="MODULE:CALLABLE (mypkg.
     fails (exit 1) unless --allow-unsupported."""
     shape = parse_shape(input)
     if source.lower().endswith(".onnx"):
-        imported = import_torch_module("onnx_import", "import", "onnx").import_onnx(
+        imported = import_torch_module("onnx_import", "import").import_onnx(
             source, shape, name=name, allow_unsupported=allow_unsupported)
     else:
         if shape is None:

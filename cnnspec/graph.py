@@ -69,8 +69,24 @@ def feeding_only(graph: Graph, output: str) -> Graph:
 
 
 def load(path_or_name: str, input_shape: Shape | None = None, overrides: dict | None = None) -> Graph:
-    """Load a spec file (or built-in name) into a shape-checked graph."""
+    """Load a spec file (or built-in name) into a shape-checked graph; an ONNX file is imported on the fly, so
+    every command reads one."""
+    if str(path_or_name).lower().endswith(".onnx"):
+        return load_onnx(str(path_or_name), input_shape, overrides)
     return build_graph(load_spec(path_or_name, input_shape, overrides))
+
+
+def load_onnx(path: str, input_shape: Shape | None, overrides: dict | None) -> Graph:
+    """The graph of an ONNX file (cnnspec/torch/onnx_import.py, which needs the onnx package, not torch)."""
+    if overrides:
+        raise SpecError(f"--set changes a spec's args; {path} is an ONNX file, which has none")
+    try:
+        from .torch.onnx_import import import_onnx
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "onnx":
+            raise
+        raise SpecError(f"reading {path} needs onnx, which is not installed: pip install cnnspec[torch]") from None
+    return import_onnx(path, input_shape).graph
 
 
 @gc_paused
