@@ -33,12 +33,13 @@ from ..spec import INIT_SCHEMES
 
 
 class Container(nn.Module):
-    """A namespace for the layers of one block instance (``layer1.0``, ``block`` its block's name) or of a
-    repeated entry (``layer1``, no block); `cnnspec import` reads the block back."""
+    """A namespace for the layers of one block instance (``layer1.0``, ``_block`` its block's name) or of a
+    repeated entry (``layer1``, no block); `cnnspec import` reads the block back. (Underscored: a layer may
+    be named ``block``.)"""
 
     def __init__(self, block: str | None = None):
         super().__init__()
-        self.block = block
+        self._block = block
 
     def __getitem__(self, name: str) -> nn.Module:
         """``model.layer1["0"]``: block instances named by a number are not attributes."""

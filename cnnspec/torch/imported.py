@@ -105,15 +105,18 @@ def load_written(text: str, path: str) -> Graph:
                            f"\n{text}") from error
 
 
-def check_totals(graph: Graph, shapes: dict[str, tuple[int, ...]], params: int, source: str) -> None:
-    """The loaded spec agrees with its source: every layer's shape, and the parameters its layers hold."""
+def check_totals(graph: Graph, shapes: dict[str, tuple[int, ...]], params: int, source: str,
+                 buffers: int | None = None) -> None:
+    """The loaded spec agrees with its source: every layer's shape, and the parameters (and buffers, where the
+    source knows them) its layers hold."""
     for name, shape in shapes.items():
         node = graph.by_name.get(name)
         if node is None or tuple(node.out_shape) != tuple(shape):
             raise RuntimeError(f"the written spec gives {name} {getattr(node, 'out_shape', 'nothing')}, {source} "
                                f"{tuple(shape)}; please report it")
     from ..analysis import analyze
-    counted = analyze(graph).totals.params
-    if counted != params:
-        raise RuntimeError(f"the written spec counts {counted:,} parameters, {source} holds {params:,} in its "
-                           "layers; please report it")
+    totals = analyze(graph).totals
+    for what, counted, held in (("parameters", totals.params, params), ("buffer values", totals.buffers, buffers)):
+        if held is not None and counted != held:
+            raise RuntimeError(f"the written spec counts {counted:,} {what}, {source} holds {held:,} in its layers; "
+                               "please report it")

@@ -50,9 +50,9 @@ def from_torch(module: nn.Module, input_shape, *, name: str | None = None, allow
         raise SpecError(f"input_shape must be [C, L], [C, H, W] or [C, D, H, W] without the batch. Received: {shape}")
     trace = Trace(module, shape)
     trace.run()
-    unsupported = trace.problems
-    if unsupported and (not allow_unsupported or any(p.shape is None for p in unsupported) or None in trace.outputs):
-        raise UnsupportedModel(unsupported)
+    problems = trace.problems
+    if problems and (not allow_unsupported or any(p.shape is None for p in problems) or None in trace.outputs):
+        raise UnsupportedModel(problems)
     name = name or (source.rpartition(":")[2] if source and ":" in source else
                     getattr(module, "spec_name", None) or type(module).__name__.lower())
     origin = source or f"a {type(module).__module__}.{type(module).__qualname__} module"
@@ -60,12 +60,13 @@ def from_torch(module: nn.Module, input_shape, *, name: str | None = None, allow
               f"input {'x'.join(map(str, shape))}.",
               "Layer names are the module paths; a block is a module class used more than once."]
     header += [f"NOTE: {note}" for note in trace.notes]
-    header += [f"UNSUPPORTED (a placeholder, nothing counted): {p}" for p in unsupported]
-    expect = trace.expect() if not unsupported else None
+    header += [f"UNSUPPORTED (a placeholder, nothing counted): {p}" for p in problems]
+    expect = trace.expect() if not problems else None
     text = SpecWriter(trace.items, trace.outputs, shape).write(name, header, expect)
     graph = load_written(text, f"<imported {name}>")
-    trace.check(graph)
-    return Imported(text, graph, unsupported, list(trace.notes))
+    check_totals(graph, trace.traced_shapes, trace.held(nn.Module.parameters), "the trace",
+                 trace.held(nn.Module.buffers))
+    return Imported(text, graph, problems, list(trace.notes))
 
 
 def load_callable(reference: str):
@@ -192,7 +193,9 @@ class Trace:
         self.outputs: list[str] = []
         self.problems: list[Problem] = []
         self.notes: list[str] = []
-        self.owned: dict[int, str] = {}  # id of a parameter -> the layer holding it
+        self.owned: dict[int, tuple[str, torch.Tensor]] = {}  # id of a parameter -> the layer holding it, and it
+        self.holders: list[nn.Module] = []  # the modules that became layers
+        self.read: set[int] = set()  # ids of the tensors forward reads as attributes (self.gamma)
         self.calls: dict[str, int] = {}  # module path -> calls so far
         self.names: set[str] = {"input"}
         self.counters: dict[tuple[str, str], int] = {}
@@ -230,6 +233,7 @@ class Trace:
             elif node.op == "get_attr":
                 value = _attribute(self.module, node.target)
                 if isinstance(value, torch.Tensor):
+                    self.read.add(id(value))
                     kind = "parameter" if isinstance(value, nn.Parameter) else "buffer" if any(
                         value is b for b in self.module.buffers()) else "constant"
                     values[node] = torch.empty(value.shape, dtype=value.dtype, device="meta")
@@ -291,6 +295,7 @@ class Trace:
             return self.placeholder(name, scopes, path, what, problem, inputs, value, "module"), value
         for parameter in module.parameters():
             self.own(parameter, name)
+        self.holders.append(module)
         trainable = all(p.requires_grad for p in module.parameters())
         ref = self.add(name, scopes, converted, trainable)
         return ref, torch.empty(ref.shape, device="meta")
@@ -371,10 +376,10 @@ class Trace:
 
     def own(self, parameter: torch.Tensor, layer: str) -> None:
         if id(parameter) in self.owned:
-            self.problems.append(Problem(layer, "a shared parameter", f"its parameter is {self.owned[id(parameter)]}'s "
+            self.problems.append(Problem(layer, "a shared parameter", f"its parameter is {self.owned[id(parameter)][0]}'s "
                                          "too: a spec layer has weights of its own, so it would be counted twice"))
         else:
-            self.owned[id(parameter)] = layer
+            self.owned[id(parameter)] = layer, parameter
 
     # --- names ------------------------------------------------------------------------------
     def scope_names(self, stack: list[tuple[str, str, type]], leaf: bool = True):
@@ -402,10 +407,10 @@ class Trace:
     def scope(self, name: str, path: str) -> Scope:
         if name not in self.scopes:
             module = self.module.get_submodule(path)
-            if type(module) in CONTAINERS or isinstance(module, Container) and module.block is None:
+            if type(module) in CONTAINERS or isinstance(module, Container) and module._block is None:
                 kind, block = "", ""
             else:
-                block = getattr(module, "block", None) or snake_case(type(module).__name__)
+                block = module._block if isinstance(module, Container) else snake_case(type(module).__name__)
                 kind = f"{type(module).__module__}.{type(module).__qualname__}:{block}"
             self.scopes[name] = Scope(name, kind, block)
         return self.scopes[name]
@@ -486,33 +491,37 @@ class Trace:
 
     # --- checks -----------------------------------------------------------------------------
     def check_parameters(self) -> None:
-        """Parameters no layer holds: of an unsupported module (reported already), used outside any
-        module cnnspec knows (reported), or never used in forward (a note: the spec leaves them out)."""
+        """Parameters and buffers no layer holds: of an unsupported module, or read by forward outside any module
+        cnnspec knows (both reported already: the operation that reads them is one), or never used by forward
+        at this input (a note: the spec leaves them out)."""
         reported = {p.location for p in self.problems}
         unused = []
-        for path, parameter in self.module.named_parameters():
-            if id(parameter) in self.owned:
-                continue
+        held = {*self.owned, *(id(b) for m in self.holders for b in m.buffers())}
+        for path, tensor in [*self.module.named_parameters(), *self.module.named_buffers()]:
             owner = path.rpartition(".")[0]
-            if any(owner == r or owner.startswith(r + ".") for r in reported):
+            if id(tensor) in held or id(tensor) in self.read or any(
+                    owner == r or owner.startswith(r + ".") for r in reported):
                 continue
-            unused.append((path, parameter.numel()))
+            unused.append((path, tensor.numel()))
         if unused:
-            total = sum(n for _, n in unused)
             listing = ", ".join(p for p, _ in unused[:5]) + (", ..." if len(unused) > 5 else "")
-            self.notes.append(f"{len(unused)} parameter(s) ({total:,} values) are not used by forward at this input "
-                              f"and are not in the spec: {listing}")
+            self.notes.append(f"{len(unused)} parameter(s) or buffer(s) ({sum(n for _, n in unused):,} values) are not "
+                              f"used by forward at this input and are not in the spec: {listing}")
+
+    def held(self, tensors) -> int:
+        """Values of the parameters the layers hold (``nn.Module.parameters``; a functional layer's own too) or of
+        the buffers their modules hold (``nn.Module.buffers``), each once."""
+        found = {id(t): t.numel() for m in self.holders for t in tensors(m)}
+        if tensors is nn.Module.parameters:
+            found.update({key: tensor.numel() for key, (_, tensor) in self.owned.items()})
+        return sum(found.values())
 
     def expect(self) -> dict[str, Any]:
         """The module's own figures, which `cnnspec check` holds the spec to."""
-        params = sum(p.numel() for p in self.module.parameters() if id(p) in self.owned)
         outputs = {name: list(self.traced_shapes[name]) for name in self.outputs}
-        return {"source": f"PyTorch: the imported module's parameters{', at this input' if outputs else ''}",
-                "params": params, "output": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
-
-    def check(self, graph: Graph) -> None:
-        held = sum(p.numel() for p in self.module.parameters() if id(p) in self.owned)
-        check_totals(graph, self.traced_shapes, held, "the trace")
+        return {"source": "PyTorch: the imported module's parameters and buffers, and its output at this input",
+                "params": self.held(nn.Module.parameters), "buffers": self.held(nn.Module.buffers),
+                "output": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
 
 
 # --- small helpers ------------------------------------------------------------------------------
