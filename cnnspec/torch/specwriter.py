@@ -83,14 +83,21 @@ class Entry:
         return self.item.name if self.item else self.instance.output
 
     @property
-    def what(self) -> tuple[str, str]:
-        return ("layer", self.item.type) if self.item else ("block", self.instance.block.name)
+    def what(self) -> tuple[str, str, str]:
+        """('layer', type, swap) or ('block', name, ''): ``swap`` is set for an activation, which another of the
+        same arguments may replace in another instance (``type:`` from a block argument)."""
+        if self.instance:
+            return "block", self.instance.block.name, ""
+        if self.item.type not in swappable():
+            return "layer", self.item.type, ""
+        return "layer", self.item.type, repr((sorted(full_arguments(self.item).items()),
+                                             sorted(layer_defaults(self.item.type).items())))
 
 
 @dataclass
 class Signature:
     """An instance's body without argument values: (local, what, local inputs) per entry and its output."""
-    entries: list[tuple[str, tuple[str, str], tuple[str, ...]]]
+    entries: list[tuple[str, tuple[str, str, str], tuple[str, ...]]]
     output: str
     inputs: int
 
@@ -103,7 +110,7 @@ class Template:
     """A block: the union of its instances' entries, and for each entry the instances that have it."""
     name: str
     kind: str
-    entries: list[tuple[str, tuple[str, str], list[str]]]  # local, what, local inputs (a skipped one: the first)
+    entries: list[tuple[str, tuple[str, str, str], list[str]]]  # local, what, local inputs
     output: str
     inputs: int
     signatures: list[Signature] = field(default_factory=list)
@@ -145,6 +152,15 @@ def layer_defaults(type_name: str) -> dict[str, Any]:
         elif f.default_factory is not dataclasses.MISSING:
             found[name] = f.default_factory()
     return found
+
+
+def swappable() -> frozenset[str]:
+    """Layer types one may stand for another in a block (``type: activation``): elementwise, shape-keeping and
+    without parameters (relu, hardswish, sigmoid...; identity)."""
+    from ..layers.activation import Activation
+    from ..layers.base import Layer
+    return frozenset(name for name, cls in LAYERS.items()
+                     if issubclass(cls, Activation) and cls.params is Layer.params or name == "identity")
 
 
 def full_arguments(item: Item) -> dict[str, Any]:
@@ -349,7 +365,7 @@ class SpecWriter:
             resolved = [resolve(i) for i in inputs]
             same = (sorted(resolved) == sorted(their_inputs) if what[0] == "layer" and what[1] in COMMUTATIVE
                     else resolved == list(their_inputs))
-            if their_what != what or not same:
+            if not (their_what == what or what[2] and their_what[2] == what[2]) or not same:
                 return False
         return resolve(output) == signature.output
 
@@ -363,6 +379,9 @@ class SpecWriter:
             present = [body.get(local) for body in bodies]
             columns = self.columns(present)
             written = {}
+            types = [entry.item.type if entry is not None and entry.item else _MISSING for entry in present]
+            if what[0] == "layer" and len({t for t in types if t is not _MISSING}) > 1:
+                written["type"] = self.share(groups, "type", local, types)
             for argument, values in columns.items():
                 defined = [v for v in values if v is not _MISSING]
                 if all(same(v, defined[0]) for v in defined):
@@ -377,7 +396,7 @@ class SpecWriter:
             flags = [entry is not None for entry in present]
             if not all(flags):
                 template.flags[local] = self.share_flag(groups, local, what, flags)
-        names = self.name_groups(groups)
+        names = self.name_groups(groups, [local for local, _, _ in template.entries])
         for written in template.body:
             for argument, (kind, value) in written.items():
                 if kind == "group":
@@ -454,17 +473,18 @@ class SpecWriter:
         for group in groups:
             if group.get("flag") and group["values"] == flags:
                 group["columns"].append((local, "when"))
-                group["merges"] &= what == ("layer", "add")
+                group["merges"] &= what[:2] == ("layer", "add")
                 return group
-        group = {"values": flags, "columns": [(local, "when")], "flag": True, "merges": what == ("layer", "add")}
+        group = {"values": flags, "columns": [(local, "when")], "flag": True, "merges": what[:2] == ("layer", "add")}
         groups.append(group)
         return group
 
     @staticmethod
-    def name_groups(groups: list[dict]) -> dict[int, str]:
+    def name_groups(groups: list[dict], entries: list[str]) -> dict[int, str]:
         """An argument's own name where one group has it (stride), else the entry's and the argument's
-        (conv1_out_channels); a flag: has_ and the entries' common prefix (has_downsample), or has_residual
-        for an add alone."""
+        (conv1_out_channels); a flag: has_ and the entries' common prefix (has_downsample for downsample.0 and
+        downsample.1, or downsample.0 alone where no other entry is under downsample), or has_residual for an
+        add alone."""
         names: dict[int, str] = {}
         plain = Counter(g["columns"][0][1] for g in groups if not g.get("flag"))
         for group in groups:
@@ -477,12 +497,16 @@ class SpecWriter:
                     while common < min(len(prefix), len(parts)) and prefix[common] == parts[common]:
                         common += 1
                     prefix = prefix[:common]
+                while len(prefix) > 1 and prefix[-1].isdigit() and not any(
+                        e.startswith(".".join(prefix[:-1]) + ".") for e in entries if e not in locals_):
+                    prefix = prefix[:-1]
                 wanted = "has_residual" if group["merges"] else "has_" + identifier(
                     "_".join(prefix or locals_[0].split(".")))
             else:
                 local, argument = group["columns"][0]
                 same_name = all(a == argument for _, a in group["columns"])
-                wanted = identifier(argument if same_name and plain[argument] == 1 else f"{local}_{argument}")
+                word = "activation" if argument == "type" else argument  # type: activation, the layer type it names
+                wanted = identifier(word if same_name and plain[argument] == 1 else f"{local}_{word}")
             name, number = wanted, 2
             while name in names.values():
                 name, number = f"{wanted}_{number}", number + 1
@@ -537,7 +561,7 @@ class SpecWriter:
 
     def repeat_run(self, entries: list[Entry], start: int) -> int:
         """How many entries from ``start`` are instances P.0 .. P.n-1 of one block, each reading only the one
-        before (which nothing else reads), argued alike after the first."""
+        before (which nothing else reads), argued alike after the first, and nothing else is under P."""
         first = entries[start]
         if first.instance is None or not first.local.endswith(".0"):
             return 1
@@ -552,7 +576,9 @@ class SpecWriter:
                     or count > 1 and entry.instance.call != entries[start + 1].instance.call):
                 break
             count += 1
-        return count if count > 1 and prefix not in {e.local for e in entries} else 1
+        rest = [e.local for e in entries[:start] + entries[start + count:]]
+        whole = not any(local == prefix or local.startswith(prefix + ".") for local in rest)  # all of P, or no repeat
+        return count if count > 1 and whole else 1
 
     def repeat_fields(self, run: list[Entry]) -> dict[str, Any]:
         block = run[0].instance.block
@@ -576,7 +602,8 @@ class SpecWriter:
             fields: dict[str, Any] = {"type": what[1]}
             defaults = layer_defaults(what[1]) if what[0] == "layer" else {
                 t.name: t for t in self.templates}[what[1]].args
-            for argument, (kind_, value) in written.items():
+            for argument, (kind_, value) in written.items():  # 'type' first where it is an argument
+
                 if kind_ == "literal" and argument in defaults and same(defaults[argument], value) \
                         and defaults[argument] != "required":
                     continue
