@@ -251,6 +251,53 @@ def constant_pad(module: nn.Module, inputs: list[Ref]) -> Converted:
     return Converted("zero_pad", {"padding": compact(list(module.padding))}, [one_input(inputs)])
 
 
+@module_converter(nn.LayerNorm)
+def layer_norm(module: nn.LayerNorm, inputs: list[Ref]) -> Converted:
+    x = one_input(inputs)
+    shape = list(module.normalized_shape)
+    if tuple(x.shape[len(x.shape) - len(shape):]) != tuple(shape):
+        raise Unsupported(f"normalized_shape {shape} is not the trailing axes of its input {list(x.shape)}: PyTorch "
+                          "would fail here")
+    return Converted("layer_norm", {"normalized_shape": compact(shape) if len(shape) == 1 else shape, "eps": module.eps,
+                                    "elementwise_affine": module.elementwise_affine, "bias": module.bias is not None},
+                     [x])
+
+
+@module_converter(cnnspec_modules.LayerNorm2d)
+def layer_norm2d(module: cnnspec_modules.LayerNorm2d, inputs: list[Ref]) -> Converted:
+    x = one_input(inputs)
+    check_size(module, "channels", module.normalized_shape[0], x.shape[1])
+    return Converted("layer_norm2d", {"eps": module.eps, "elementwise_affine": module.elementwise_affine,
+                                      "bias": module.bias is not None}, [x])
+
+
+@module_converter(nn.GroupNorm)
+def group_norm(module: nn.GroupNorm, inputs: list[Ref]) -> Converted:
+    x = one_input(inputs)
+    check_size(module, "num_channels", module.num_channels, x.shape[1])
+    return Converted("group_norm", {"num_groups": module.num_groups, "eps": module.eps, "affine": module.affine}, [x])
+
+
+@module_converter(nn.ChannelShuffle, cnnspec_modules.ChannelShuffle)
+def channel_shuffle_module(module: nn.Module, inputs: list[Ref]) -> Converted:
+    return Converted("channel_shuffle", {"groups": module.groups}, [one_input(inputs)])
+
+
+@module_converter(nn.PixelShuffle)
+def pixel_shuffle_module(module: nn.PixelShuffle, inputs: list[Ref]) -> Converted:
+    return Converted("pixel_shuffle", {"upscale_factor": module.upscale_factor}, [one_input(inputs)])
+
+
+@module_converter(nn.PixelUnshuffle)
+def pixel_unshuffle_module(module: nn.PixelUnshuffle, inputs: list[Ref]) -> Converted:
+    return Converted("pixel_unshuffle", {"downscale_factor": module.downscale_factor}, [one_input(inputs)])
+
+
+@module_converter(nn.Unflatten)
+def unflatten_module(module: nn.Unflatten, inputs: list[Ref]) -> Converted:
+    return unflatten(one_input(inputs), module.dim, module.unflattened_size)
+
+
 # cnnspec's own modules, so that a model cnnspec built imports back layer for layer
 
 @module_converter(cnnspec_modules.Add)
@@ -288,18 +335,70 @@ def locally_connected_module(module: cnnspec_modules.LocallyConnected, inputs: l
         "padding": compact(module.padding), "bias": module.bias is not None}, [x])
 
 
+@module_converter(cnnspec_modules.StochasticDepth)
+def stochastic_depth_module(module: cnnspec_modules.StochasticDepth, inputs: list[Ref]) -> Converted:
+    return Converted("stochastic_depth", {"p": module.p, "mode": module.mode}, [one_input(inputs)])
+
+
+@module_converter(cnnspec_modules.Slice)
+def slice_module(module: cnnspec_modules.Slice, inputs: list[Ref]) -> Converted:
+    return Converted("slice", {"dim": module.dim, "start": module.start, "end": module.end}, [one_input(inputs)])
+
+
+@module_converter(cnnspec_modules.Reshape)
+def reshape_module(module: cnnspec_modules.Reshape, inputs: list[Ref]) -> Converted:
+    return Converted("reshape", {"shape": list(module.shape)}, [one_input(inputs)])
+
+
+@module_converter(cnnspec_modules.Permute)
+def permute_module(module: cnnspec_modules.Permute, inputs: list[Ref]) -> Converted:
+    return Converted("permute", {"dims": list(module.dims)}, [one_input(inputs)])
+
+
+@module_converter(cnnspec_modules.LayerScale)
+def layer_scale_module(module: cnnspec_modules.LayerScale, inputs: list[Ref]) -> Converted:
+    return layer_scale(one_input(inputs), tuple(module.gamma.shape), module.init)
+
+
+def layer_scale(x: Ref, factors: tuple[int, ...], init: float = 1e-6) -> Converted:
+    """``x * gamma`` with one factor per channel: gamma [C, 1, 1] scales axis 1 (ConvNeXt), [C] the last (CaiT)."""
+    sample = x.sample
+    if len(factors) == len(sample) and factors[0] == sample[0] and all(n == 1 for n in factors[1:]):
+        return Converted("layer_scale", {"init": init, "dim": 1}, [x])
+    if len(factors) == 1 and factors[0] == sample[-1] and len(sample) > 1:
+        return Converted("layer_scale", {"init": init, "dim": -1}, [x])
+    raise Unsupported(f"a product with a parameter of shape {list(factors)}: only one factor per channel of "
+                      f"{list(x.shape)} ([C, 1, 1] or [C] last) is a spec layer (layer_scale)")
+
+
 # --- functions and methods --------------------------------------------------------------------
 
 def merge(layer_type: str, inplace: bool):
     def convert(first, second, *rest, alpha=1, out=None):
         if alpha != 1:
             raise Unsupported(f"alpha={alpha}: a spec's add has no scale")
+        if layer_type == "multiply" and not inplace:
+            scaled = layer_scale_call(first, second)
+            if scaled is not None:
+                return scaled
         for operand in (first, second):
             if not isinstance(operand, Ref) or operand.name is None:
                 raise Unsupported(f"one operand is {getattr(operand, 'what', '') or repr(operand)}: a spec's "
                                   f"{layer_type} joins results of the layers before")
         return Converted(layer_type, {"inplace": True} if inplace else {}, [first, second])
     return convert
+
+
+def layer_scale_call(first, second) -> Converted | None:
+    """``x * self.gamma`` (either order), gamma a parameter of one factor per channel: layer_scale."""
+    pair = [(a, b) for a, b in ((first, second), (second, first)) if isinstance(a, Ref) and a.name is not None
+            and isinstance(b, Ref) and b.what.startswith("parameter ")]
+    if not pair:
+        return None
+    x, gamma = pair[0]
+    converted = layer_scale(x, gamma.shape)
+    converted.owns = [gamma.what.removeprefix("parameter ")]
+    return converted
 
 
 FUNCTIONS.update({"add": merge("add", False), "iadd": merge("add", True), "add_": merge("add", True),
@@ -536,6 +635,54 @@ def _product(sizes: list[int]) -> int:
     for n in sizes:
         out *= n
     return out
+
+
+@function_converter("unflatten")
+def unflatten(x, dim, sizes):
+    x = data(x, "its input")
+    axis = dim % len(x.shape)
+    if axis == 0:
+        raise Unsupported("unflattens the batch axis")
+    known = _product([n for n in sizes if n != -1])
+    sizes = [x.shape[axis] // known if n == -1 else int(n) for n in sizes]
+    return Converted("reshape", {"shape": [*x.shape[1:axis], *sizes, *x.shape[axis + 1:]]}, [x])
+
+
+def squeezing(kind: str):
+    """``x.unsqueeze(-1)``, ``x.squeeze(2)``: reshape, the batch axis kept."""
+    def convert(x, dim=None):
+        x = data(x, "its input")
+        shape = list(x.shape)
+        if kind == "unsqueeze":
+            shape.insert(dim % (len(shape) + 1), 1)
+        else:
+            dims = range(len(shape)) if dim is None else [dim] if isinstance(dim, int) else dim
+            drop = {d % len(shape) for d in dims if shape[d % len(shape)] == 1}
+            if 0 in drop:
+                raise Unsupported("squeezes the batch axis (traced at batch 2, so it is not 1)")
+            shape = [n for axis, n in enumerate(shape) if axis not in drop]
+        if shape[0] != x.shape[0] or len(shape) < 2:
+            raise Unsupported(f"{kind} at dim {dim} moves the batch axis")
+        return Converted("reshape", {"shape": shape[1:]}, [x])
+    return convert
+
+
+FUNCTIONS.update({"squeeze": squeezing("squeeze"), "unsqueeze": squeezing("unsqueeze")})
+
+
+@function_converter("channel_shuffle", "native_channel_shuffle")
+def channel_shuffle(x, groups):
+    return Converted("channel_shuffle", {"groups": int(groups)}, [data(x, "its input")])
+
+
+@function_converter("pixel_shuffle")
+def pixel_shuffle(x, upscale_factor):
+    return Converted("pixel_shuffle", {"upscale_factor": int(upscale_factor)}, [data(x, "its input")])
+
+
+@function_converter("pixel_unshuffle")
+def pixel_unshuffle(x, downscale_factor):
+    return Converted("pixel_unshuffle", {"downscale_factor": int(downscale_factor)}, [data(x, "its input")])
 
 
 @function_converter("permute")

@@ -34,6 +34,7 @@ from .specwriter import Item, Scope, SpecWriter, snake_case
 from ..errors import SpecError
 from ..graph import Graph
 from ..layers import LAYERS
+from ..shape import ArgumentError
 
 BATCH = 2
 """The batch the trace runs at: 2, so that an operation that mixes the batch axis into the others shows."""
@@ -288,16 +289,17 @@ class Trace:
         if problem is None:
             try:
                 converted = converter(module, inputs)
+                ref = self.add(name, scopes, converted, all(p.requires_grad for p in module.parameters()))
             except Unsupported as reason:
                 problem = str(reason)
+            except ArgumentError as error:  # the layer refuses what the module was given: PyTorch would too
+                problem = f"as cnnspec's {converted.type}: {error}"
         if problem is not None:
             value = run()
             return self.placeholder(name, scopes, path, what, problem, inputs, value, "module"), value
         for parameter in module.parameters():
             self.own(parameter, name)
         self.holders.append(module)
-        trainable = all(p.requires_grad for p in module.parameters())
-        ref = self.add(name, scopes, converted, trainable)
         return ref, torch.empty(ref.shape, device="meta")
 
     def function_call(self, target, stack, args, kwargs, run, known=None):
@@ -314,10 +316,14 @@ class Trace:
         if converter is not None:
             try:
                 converted = converter(*args, **kwargs)
+                if isinstance(converted, Converted):
+                    shape_of(converted)
             except Unsupported as problem:
-                reason = str(problem)
+                converted, reason = None, str(problem)
             except TypeError as problem:
-                reason = f"called with arguments cnnspec does not read ({problem})"
+                converted, reason = None, f"called with arguments cnnspec does not read ({problem})"
+            except ArgumentError as error:  # the layer refuses the call's arguments: PyTorch would too
+                converted, reason = None, f"as cnnspec's {converted.type}: {error}"
         if converted is None:
             try:
                 value = run()
@@ -335,9 +341,7 @@ class Trace:
         if isinstance(converted, Alias):
             return converted.of, torch.empty(converted.of.shape, device="meta")
         if isinstance(converted, Parts):
-            shapes = [LAYERS[p.type].from_arguments(p.arguments).out_shape([r.sample for r in p.inputs])
-                      for p in converted.parts]
-            return converted, tuple(torch.empty(BATCH, *shape, device="meta") for shape in shapes)
+            return converted, tuple(torch.empty(BATCH, *shape_of(part), device="meta") for part in converted.parts)
         for owned in converted.owns:
             self.own(_attribute(self.module, owned), scope_name or owned)
         ref = self.add(self.fresh(scope_name, converted.type), scopes, converted, True)
@@ -366,9 +370,7 @@ class Trace:
         return self.add(name, scopes, converted, True)
 
     def add(self, name: str, scopes: tuple[Scope, ...], converted: Converted, trainable: bool) -> Ref:
-        in_shapes = [ref.sample for ref in converted.inputs]
-        layer = LAYERS[converted.type].from_arguments(converted.arguments)
-        out = tuple(layer.out_shape(in_shapes))
+        out = shape_of(converted)
         self.items.append(Item(name, converted.type, converted.arguments, [ref.name for ref in converted.inputs],
                                scopes, out, trainable))
         self.traced_shapes[name] = out
@@ -525,6 +527,12 @@ class Trace:
 
 
 # --- small helpers ------------------------------------------------------------------------------
+
+def shape_of(converted: Converted) -> tuple[int, ...]:
+    """The layer's output shape (no batch axis) by the analyzer; ArgumentError where it refuses the arguments."""
+    layer = LAYERS[converted.type].from_arguments(converted.arguments)
+    return tuple(layer.out_shape([ref.sample for ref in converted.inputs]))
+
 
 def _attribute(module: nn.Module, target: str):
     value = module

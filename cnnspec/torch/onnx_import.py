@@ -253,8 +253,8 @@ class Reader:
             return True
         if result is None:
             return self.unsupported(node, location, reason, inputs, scopes, scope_name)
-        name = leaf if leaf and leaf not in self.names and self.scope_nodes.get(leaf) == 1 else self.fresh(
-            scope_name, result.type)
+        name = leaf if leaf and leaf not in self.names else self.fresh(leaf or scope_name, result.type)  # a module
+        # exported as several nodes (Linear on [N, L, C]: MatMul, then Add of its bias) is named by its first
         self.names.add(name)
         self.add(node.proto.output[0], name, scopes, result, node)
         return True
@@ -329,10 +329,11 @@ class _Constant:
     shape: tuple[int, ...] | None
 
 
-def data_nodes(graph: onnx.GraphProto, input_name: str) -> set[int]:
-    """The nodes that compute on the input's values (their indices). A Shape of them is static: the
-    exporter's shape arithmetic. A node with a subgraph (If, Loop) that reads them counts as one."""
-    data, found = {input_name}, set()
+def data_nodes(graph: onnx.GraphProto, input_name: str | None, data: set[str] | None = None) -> set[int]:
+    """The nodes that compute on the input's values (their indices; ``data``: the names known to hold such
+    values). A Shape of them is static: the exporter's shape arithmetic. A node with a subgraph (If, Loop) that
+    reads them counts as one."""
+    data, found = {input_name} if data is None else set(data), set()
     for index, proto in enumerate(graph.node):
         reads = set(proto.input)
         for attribute in proto.attribute:
@@ -441,6 +442,21 @@ STATIC: dict[str, Callable] = {
     "ConstantOfShape": lambda node, inputs, reader: np.full([int(n) for n in inputs[0]], numpy_helper.to_array(
         node.get("value")).item() if node.get("value") is not None else 0.0),
     "Range": lambda node, inputs, reader: np.arange(inputs[0], inputs[1], inputs[2]),
+    "Mod": lambda node, inputs, reader: np.fmod(inputs[0], inputs[1]) if node.get("fmod") else np.mod(*inputs[:2]),
+    "Equal": lambda node, inputs, reader: np.equal(inputs[0], inputs[1]),
+    "Less": lambda node, inputs, reader: np.less(inputs[0], inputs[1]),
+    "Greater": lambda node, inputs, reader: np.greater(inputs[0], inputs[1]),
+    "Not": lambda node, inputs, reader: np.logical_not(inputs[0]),
+    "And": lambda node, inputs, reader: np.logical_and(inputs[0], inputs[1]),
+    "Or": lambda node, inputs, reader: np.logical_or(inputs[0], inputs[1]),
+    "Where": lambda node, inputs, reader: np.where(inputs[0], inputs[1], inputs[2]),
+    "Neg": lambda node, inputs, reader: -inputs[0],
+    "Abs": lambda node, inputs, reader: np.abs(inputs[0]),
+    "Floor": lambda node, inputs, reader: np.floor(inputs[0]),
+    "Ceil": lambda node, inputs, reader: np.ceil(inputs[0]),
+    "Sqrt": lambda node, inputs, reader: np.sqrt(inputs[0]),
+    "Min": lambda node, inputs, reader: np.minimum.reduce(inputs),
+    "Max": lambda node, inputs, reader: np.maximum.reduce(inputs),
 }
 
 
@@ -660,6 +676,8 @@ def merge(node: Node, inputs: list, reader: Reader) -> Converted | Alias:
     data = [i for i in inputs if isinstance(i, Ref) and i.name is not None]
     if node.op == "Add" and len(data) == 1 and len(inputs) == 2:
         return linear_bias(node, inputs, data[0], reader)
+    if node.op == "Mul" and len(data) == 1 and len(inputs) == 2:
+        return layer_scale(inputs, data[0])
     if len(data) != len(inputs) or len(data) < 2:
         raise Unsupported(f"{node.op} with a constant: a spec's {'add' if node.op != 'Mul' else 'multiply'} joins "
                           "results of the layers before")
@@ -676,6 +694,22 @@ def linear_bias(node: Node, inputs: list, x: Ref, reader: Reader) -> Alias:
     item.arguments["bias"] = True
     reader.params += _numel(bias.shape)
     return Alias(x)
+
+
+def layer_scale(inputs: list, x: Ref) -> Converted:
+    """Mul by a weight of one factor per channel ([C, 1, 1], or [C] on the last axis): layer_scale."""
+    gamma = next(i for i in inputs if isinstance(i, _Constant))
+    shape, sample = tuple(gamma.shape or ()), x.sample
+    while len(shape) > len(sample) and shape[0] == 1:
+        shape = shape[1:]  # [1, C, 1, 1] broadcasts as [C, 1, 1]
+    if len(shape) == len(sample) and shape[0] == sample[0] and all(n == 1 for n in shape[1:]):
+        dim = 1
+    elif len(shape) == 1 and shape[0] == sample[-1] and len(sample) > 1:
+        dim = -1
+    else:
+        raise Unsupported(f"Mul by a constant of shape {list(gamma.shape or ())}: only one factor per channel is a "
+                          "spec layer (layer_scale)")
+    return Converted("layer_scale", {"dim": dim}, [x], owns=[gamma.name])
 
 
 def _output_of(reader: Reader, layer: str) -> str:
@@ -703,7 +737,9 @@ def flatten(node: Node, inputs: list, reader: Reader) -> Converted:
 def reshape(node: Node, inputs: list, reader: Reader) -> Converted:
     """Any new shape that keeps the batch axis first: flatten where it is [N, rest], else reshape."""
     x = data_input(inputs)
-    out = reader.inferred.get(node.proto.output[0])
+    out = squeezed(node, inputs, x.shape) if node.op != "Reshape" else (
+        reader.inferred.get(node.proto.output[0]) or reshaped(x.shape, constant(inputs, 1, "shape"),
+                                                              node.get("allowzero", 0)))
     if out is None:
         raise Unsupported("its output shape is not known")
     if out[0] != x.shape[0]:
@@ -711,6 +747,48 @@ def reshape(node: Node, inputs: list, reader: Reader) -> Converted:
     if len(out) == 2:
         return Converted("flatten", {}, [x])
     return Converted("reshape", {"shape": list(out[1:])}, [x])
+
+
+def reshaped(shape: tuple[int, ...], target, allowzero: int) -> tuple[int, ...]:
+    """ONNX Reshape's output: 0 copies the input's size there (unless allowzero), -1 takes the rest."""
+    sizes = [shape[i] if int(n) == 0 and not allowzero else int(n) for i, n in enumerate(target)]
+    known = _numel(n for n in sizes if n != -1)
+    return tuple(_numel(shape) // known if n == -1 else n for n in sizes)
+
+
+def squeezed(node: Node, inputs: list, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape after Squeeze or Unsqueeze, from its axes (an attribute before opset 13, an input after)."""
+    axes = node.get("axes") if node.get("axes") is not None else constant(inputs, 1, "axes")
+    if axes is None:
+        return tuple(n for n in shape if n != 1) if node.op == "Squeeze" else None
+    if node.op == "Squeeze":
+        drop = {int(a) % len(shape) for a in axes}
+        return tuple(n for axis, n in enumerate(shape) if axis not in drop)
+    out = list(shape)
+    for axis in sorted(int(a) % (len(shape) + len(axes)) for a in axes):
+        out.insert(axis, 1)
+    return tuple(out)
+
+
+@op_converter("If")
+def if_(node: Node, inputs: list, reader: Reader) -> Alias:
+    """The exporter's branch on a shape (``x.squeeze(1)`` with a dynamic batch: squeeze if the axis is 1): the
+    condition is static, so the branch taken is read as nodes of the graph."""
+    condition = constant(inputs, 0, "condition")
+    branch = node.get("then_branch") if bool(np.asarray(condition).item()) else node.get("else_branch")
+    if len(branch.output) != 1:
+        raise Unsupported("a branch with several outputs")
+    data = data_nodes(branch, None, set(reader.refs))
+    for index, proto in enumerate(branch.node):
+        inner = Node(proto, {a.name: onnx.helper.get_attribute_value(a) for a in proto.attribute})
+        if index not in data:
+            reader.static(inner)
+        elif not reader.convert(inner):
+            raise Unsupported("its branch holds an operation cnnspec cannot import (listed)")
+    result = reader.refs.get(branch.output[0].name)
+    if not isinstance(result, Ref):
+        raise Unsupported("its branch's result is not computed from the graph's input")
+    return Alias(result)
 
 
 @op_converter("Transpose")
@@ -805,6 +883,29 @@ def pad(node: Node, inputs: list, reader: Reader) -> Converted:
     for axis in reversed(range(2, rank)):
         torch_order += [pads[axis], pads[rank + axis]]
     return Converted("zero_pad", {"padding": torch_order[0] if len(set(torch_order)) == 1 else torch_order}, [x])
+
+
+@op_converter("LayerNormalization")
+def layer_norm(node: Node, inputs: list, reader: Reader) -> Converted:
+    x = data_input(inputs)
+    axis = node.get("axis", -1) % len(x.shape)
+    if axis == 0:
+        raise Unsupported("normalizes over the batch axis")
+    if len(node.proto.output) > 1 and any(reader.consumers.get(o) for o in node.proto.output[1:] if o):
+        raise Unsupported("its mean or inverse deviation is read by other nodes")
+    shape = list(x.shape[axis:])
+    bias = len(inputs) > 2 and inputs[2] is not None
+    return Converted("layer_norm", {"normalized_shape": shape[0] if len(shape) == 1 else shape,
+                                    "eps": round(float(node.get("epsilon", 1e-5)), 10), "bias": bias}, [x],
+                     owns=weights(inputs, 1, 2))
+
+
+@op_converter("DepthToSpace")
+def depth_to_space(node: Node, inputs: list, reader: Reader) -> Converted:
+    mode = node.get("mode", b"DCR")
+    if (mode.decode() if isinstance(mode, bytes) else mode) != "CRD":
+        raise Unsupported("mode DCR (TensorFlow's order): PyTorch's pixel_shuffle is mode CRD")
+    return Converted("pixel_shuffle", {"upscale_factor": node.get("blocksize")}, [data_input(inputs)])
 
 
 @op_converter("LRN")

@@ -172,3 +172,33 @@ def vgg16() -> VGG:
 
 def mobilenet_v2() -> MobileNetV2:
     return MobileNetV2()
+
+
+class Modern(nn.Module):
+    """ShuffleNetV2's split and shuffle written by hand, a ConvNeXt block (channels last: permute, LayerNorm,
+    Linear on the last axis, a layer scale), GroupNorm and a pixel shuffle."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.branch = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.norm = nn.LayerNorm(8, eps=1e-6)
+        self.pwconv = nn.Linear(8, 32)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(32, 8)
+        self.gamma = nn.Parameter(torch.full((8, 1, 1), 1e-6))
+        self.gn = nn.GroupNorm(2, 8)
+        self.shuffle = nn.ChannelShuffle(2)
+        self.up = nn.PixelShuffle(2)
+        self.head = nn.Unflatten(1, (4, 16))
+
+    def forward(self, x):
+        x = self.stem(x)
+        left, right = x.chunk(2, dim=1)
+        x = torch.cat([left, self.branch(right)], 1)
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        y = self.pwconv2(self.act(self.pwconv(self.norm(x.permute(0, 2, 3, 1))))).permute(0, 3, 1, 2)
+        x = x + self.gamma * y
+        x = self.up(self.shuffle(self.gn(x)))[:, :1]
+        return self.head(torch.flatten(x.squeeze(1), 1)).unsqueeze(-1)

@@ -199,6 +199,27 @@ def test_functional_calls_become_their_layer_types():
     assert cnnspec.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
 
 
+def test_splits_shuffles_permutes_and_norms_become_their_layer_types():
+    model = handwritten.Modern()
+    imported = from_torch(model, (3, 4, 4))
+    graph = imported.graph
+    assert [n.type for n in graph.nodes[1:]] == [
+        "conv2d", "slice", "slice", "conv2d", "concat", "reshape", "permute", "reshape", "permute", "layer_norm",
+        "linear", "gelu", "linear", "permute", "layer_scale", "add", "group_norm", "channel_shuffle", "pixel_shuffle",
+        "slice", "reshape", "flatten", "reshape", "reshape"]
+    assert graph["slice_1"].layer.start == 4 and graph["pwconv"].out_shape == (4, 4, 32)
+    x = torch.randn(1, 3, 4, 4)
+    with torch.no_grad():
+        expected = model.eval()(x)
+    assert graph.nodes[-1].out_shape == tuple(expected.shape[1:]) == (4, 16, 1)
+    assert cnnspec.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
+    built = cnnspec.build(graph).eval()
+    state = {("layer_scale.gamma" if key == "gamma" else key): value for key, value in model.state_dict().items()}
+    built.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(built(x), expected, atol=1e-6)  # the same network: every split, shuffle and permute
+
+
 def test_a_functional_linear_holds_the_parameters_it_reads():
     class Head(nn.Module):
         def __init__(self):

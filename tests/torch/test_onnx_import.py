@@ -26,8 +26,9 @@ def export(model: nn.Module, shape, path, **options) -> str:
     """torch.onnx's TorchScript exporter (dynamo=False: the other needs onnxscript), batch axis dynamic."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], dynamic_axes={"input": {0: "batch"}}, **options)
+        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False,
+                          **{"opset_version": 17, **options}, input_names=["input"],
+                          dynamic_axes={"input": {0: "batch"}})
     return str(path)
 
 
@@ -98,13 +99,20 @@ class Small(nn.Module):
         self.bn = nn.BatchNorm2d(8, eps=1e-3, momentum=0.01)
         self.prelu = nn.PReLU(8)
         self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
-        self.fc = nn.Linear(16, 5)
+        self.fc = nn.Linear(14, 5)
 
     def forward(self, x):
         y = self.prelu(F.hardsigmoid(self.bn(self.conv(x))))
         y = F.avg_pool2d(F.pad(self.up(y), (1, 1, 0, 2)), 3, stride=2, padding=1)
-        y = F.leaky_relu(torch.cat([y, F.max_pool2d(y, 3, 1, 1)], 1), 0.2)
+        y = F.leaky_relu(torch.cat([y, F.max_pool2d(y, 3, 1, 1)], 1), 0.2)[:, 2:]
         return self.fc(torch.flatten(y.mean((2, 3), keepdim=True), 1)).softmax(1)
+
+
+def test_linear_on_the_last_axis_is_matmul_then_add(tmp_path):
+    model = nn.Sequential(nn.Conv1d(3, 4, 1), nn.Linear(6, 7))
+    graph = import_onnx(export(model, (3, 6), tmp_path / "linear.onnx", do_constant_folding=False)).graph
+    assert [(n.name, n.type, n.out_shape) for n in graph.nodes[1:]] == [("0", "conv1d", (4, 6)), ("1", "linear", (4, 7))]
+    assert graph["1"].layer.bias and cnnspec.analyze(graph).totals.params == 4 * 3 + 4 + 6 * 7 + 7
 
 
 def test_operators_map_to_their_layer_types(tmp_path):
@@ -114,13 +122,28 @@ def test_operators_map_to_their_layer_types(tmp_path):
     assert [(node.type, node.out_shape) for node in graph.nodes[1:]] == [
         ("conv2d", (8, 8, 8)), ("batchnorm2d", (8, 8, 8)), ("hardsigmoid", (8, 8, 8)), ("prelu", (8, 8, 8)),
         ("upsample", (8, 16, 16)), ("zero_pad", (8, 18, 18)), ("avgpool2d", (8, 9, 9)), ("maxpool2d", (8, 9, 9)),
-        ("concat", (16, 9, 9)), ("leaky_relu", (16, 9, 9)), ("global_avg_pool", (16, 1, 1)),
-        ("flatten", (16,)), ("linear", (5,)), ("softmax", (5,))]
+        ("concat", (16, 9, 9)), ("leaky_relu", (16, 9, 9)), ("slice", (14, 9, 9)), ("global_avg_pool", (14, 1, 1)),
+        ("flatten", (14,)), ("linear", (5,)), ("softmax", (5,))]
     bn, pad, avg = graph["bn"].layer, graph.nodes[6].layer, graph.nodes[7].layer
     assert (bn.eps, bn.momentum) == (1e-3, 0.01) and pad.padding == [1, 1, 0, 2]
     assert (avg.kernel_size, avg.stride, avg.padding, avg.count_include_pad) == (3, 2, 1, True)
     assert graph["prelu"].layer.num_parameters == 8 and graph["up"].layer.mode == "bilinear"
     assert cnnspec.analyze(graph).totals.params == sum(p.numel() for p in model.parameters())
+
+
+def test_splits_permutes_layer_norm_and_the_last_axis_read_as_from_torch(tmp_path):
+    """The model of test_import's modern-layers test (its GroupNorm and ChannelShuffle left out: torch.onnx writes
+    the one as InstanceNormalization and arithmetic, and cannot export the other), at opset 20 (Gelu is an op):
+    the ONNX import equals the PyTorch import layer for layer."""
+    model = handwritten.Modern()
+    model.gn, model.shuffle = nn.Identity(), nn.Identity()
+    path = tmp_path / "modern.onnx"
+    export(model, (3, 4, 4), path, do_constant_folding=False, opset_version=20)
+    from_onnx = import_onnx(path).graph
+    from_torch = cnnspec.from_torch(model, (3, 4, 4)).graph
+    assert [(n.type, n.out_shape) for n in from_onnx.nodes] == [
+        (n.type, n.out_shape) for n in from_torch.nodes if n.type != "identity"]
+    assert cnnspec.analyze(from_onnx).totals == cnnspec.analyze(from_torch).totals
 
 
 def test_an_operator_without_a_layer_type_is_reported_by_node_name(tmp_path):
