@@ -531,6 +531,10 @@ def compare(specs: List[str] = typer.Argument(..., help="Two or more specs; or o
     from . import compare as comparing
     from . import render
     columns = comparing.designs(specs, [parse_shape(s) for s in input.split(",")] if input else [])
+    for column in columns:  # an imported model's placeholders count nothing: say so beside any format
+        placeholders = sum(row.type == "unsupported" for row in column.analysis.rows)
+        if placeholders:
+            sys.stderr.write(f"warning: {column.label} holds {placeholders} unsupported placeholder(s), counted as 0\n")
     lines = comparing.totals(columns) if by is By.total else comparing.aligned(columns, by.value, field.value)
     labels = [c.label for c in columns]
     scaling = comparing.scaling(columns) if comparing.is_sweep(columns) else {}

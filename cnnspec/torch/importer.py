@@ -136,7 +136,9 @@ class CustomFunction:
         return _original_apply.__func__(self.function, *args, **kwargs)
 
 
-_original_apply = torch.autograd.Function.apply
+_original_apply = torch.autograd.Function.__dict__["apply"]
+"""Function.apply itself, the classmethod (the attribute would be a method bound to Function: put back, every
+subclass's apply would call Function's forward)."""
 
 
 class InplaceProxy(fx.Proxy):
@@ -166,7 +168,7 @@ class ImportTracer(fx.Tracer):
             if any(isinstance(a, fx.Proxy) for a in args):
                 return self.create_proxy("call_function", CustomFunction(cls), args, kwargs)
             return _original_apply.__func__(cls, *args, **kwargs)
-        torch.autograd.Function.apply = classmethod(apply)
+        torch.autograd.Function.apply = classmethod(apply)  # for the trace only: a custom Function is one node
         try:
             return super().trace(root, concrete_args)
         finally:

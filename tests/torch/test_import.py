@@ -289,6 +289,15 @@ def test_a_custom_autograd_function_is_reported_by_name_never_traced_into():
     assert "custom torch.autograd.Function" in problem.reason and problem.shape == (4, 6, 6)
 
 
+def test_tracing_leaves_autograd_functions_as_they_were():
+    """The trace stands in for Function.apply while it runs; after it, every Function applies its own forward."""
+    with pytest.raises(UnsupportedModel):
+        from_torch(WithCustomFunction(), (3, 8, 8))
+    x = torch.tensor([-1.0, 2.0], requires_grad=True)
+    assert ClampFunction.apply(x).tolist() == [0.0, 2.0]
+    assert "apply" not in ClampFunction.__dict__ and isinstance(torch.autograd.Function.__dict__["apply"], classmethod)
+
+
 def test_allow_unsupported_keeps_a_placeholder_that_every_report_flags():
     imported = from_torch(WithCustomFunction(), (3, 8, 8), allow_unsupported=True)
     node = imported.graph["clamp_function"]
@@ -317,6 +326,8 @@ def test_the_command_lists_what_it_cannot_import_and_exits_1(tmp_path):
     assert kept.exit_code == 0 and "unsupported (kept as a placeholder)" in kept.stderr
     analyzed = runner.invoke(app, ["analyze", str(tmp_path / "net.yaml")])
     assert "warning: clamp_function: unsupported" in analyzed.stdout
+    compared = runner.invoke(app, ["compare", str(tmp_path / "net.yaml"), "lenet5"])
+    assert "warning: make holds 1 unsupported placeholder(s), counted as 0" in compared.stderr
 
 
 def test_modules_without_a_layer_type_are_reported_with_their_path():

@@ -55,6 +55,16 @@ def test_exported_models_import_to_their_published_figures(exported, name, param
     assert imported.problems == [] and imported.notes == []
 
 
+@pytest.mark.parametrize("name", ["lenet5", "mnist1d_cnn", "inception3a", "squeezenet1_1", "all_cnn_c"])
+def test_a_spec_exported_by_cnnspec_build_imports_back_to_its_totals(name, tmp_path):
+    """cnnspec's own exporter (`cnnspec build --onnx`): the same params, buffers, MACs, FLOPs and memory. (Its
+    layers are called from the top, so torch.onnx names them by attribute, not path: names do not come back.)"""
+    from cnnspec.torch.build import export_onnx
+    graph = cnnspec.load(name)
+    export_onnx(cnnspec.build(graph), tmp_path / "net.onnx")
+    assert cnnspec.analyze(import_onnx(tmp_path / "net.onnx").graph).totals == cnnspec.analyze(graph).totals
+
+
 @pytest.mark.slow
 def test_vgg16_exported_imports_to_its_published_figures(tmp_path):
     """Slow (VGG16's export takes 15 s and 2.5 GB): `pytest -m slow`."""
