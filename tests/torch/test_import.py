@@ -116,13 +116,9 @@ def test_mobilenet_v2_shares_one_block_with_a_residual_flag_and_depthwise_groups
     assert residual == [f"features.{i}" for i in (3, 5, 6, 8, 9, 10, 12, 13, 15, 16)]  # stride 1, same width
 
 
-def test_resnet152_imports_in_a_second_or_so():
-    """The issue asks for under 5 s on the 2-core machine; bench/import_speed.py prints it."""
-    import time
-    model = on_meta(handwritten.resnet152)
-    start = time.perf_counter()
-    imported = from_torch(model, (3, 224, 224))
-    assert time.perf_counter() - start < 5
+def test_resnet152_imports_to_torchvisions_params():
+    """Its speed (under 5 s on the 2-core machine) is bench/import_speed.py's to print, not a test's."""
+    imported = from_torch(on_meta(handwritten.resnet152), (3, 224, 224))
     assert cnnspec.analyze(imported.graph).totals.params == 60_192_808
 
 
