@@ -508,8 +508,8 @@ class Expander:
                 continue
             if default == REQUIRED:
                 raise SpecError(f"block '{block.name}' needs argument '{key}'", first_input[1], layer)
-            later = sorted(expr.names_read(default) & {k for k in block.args if k not in values and k != key}) \
-                if isinstance(default, str) else []
+            later = sorted(self.names_read(default, block.arg_locs[key], layer)
+                           & {k for k in block.args if k not in values and k != key}) if isinstance(default, str) else []
             if later:
                 raise SpecError(f"the default of '{key}' reads '{later[0]}', an argument after it that the caller "
                                 "did not give; a default reads only the arguments before it", block.arg_locs[key],
@@ -597,11 +597,17 @@ class Expander:
         """Evaluate a value that must be an expression: a bare word is an unknown name, not a string."""
         if not isinstance(raw, str):
             return raw
-        tree = expr.parse(raw)
-        if tree is None:
-            return self.substitute(raw, names, loc, layer)  # plain text or a broken expression, said so
         try:
+            tree = expr.parse(raw)
+            if tree is None:
+                return expr.substitute(raw, names)  # plain text or a broken expression, said so
             return expr.evaluate(tree, names, raw)
+        except expr.ExpressionError as error:
+            raise SpecError(str(error), loc, layer) from None
+
+    def names_read(self, text: str, loc: Loc, layer: str | None) -> set[str]:
+        try:
+            return expr.names_read(text)
         except expr.ExpressionError as error:
             raise SpecError(str(error), loc, layer) from None
 

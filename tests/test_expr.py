@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from cnnspec.expr import ExpressionError, names_read, substitute
@@ -61,6 +63,24 @@ def test_make_divisible_follows_torchvision(text, value):
 def test_function_misuse_is_an_expression_error(text, message):
     with pytest.raises(ExpressionError, match=message):
         substitute(text, {"width": 64, "in_shape": [64, 56, 56]})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1e300 ** 2", "too large for a float"), ("1e308 * 10", "inf, not a finite number"), ("min()", "min of nothing"),
+    ("max([])", "max of nothing"), ("'a' < 3", "cannot compare a string 'a' with a number 3"),
+    ("((2**64)**64)**64", "more than 256 bits"), ("width ** 60 * width ** 60", "more than 256 bits"),
+    ("int(1e300)", "more than 256 bits"), ("'%c' % 10**9", "% does not apply to a string and a number"),
+    ("'%9999999999d' % 1", "% does not apply"), ("[1] * 10**9", "a list of 1,000,000,000 items"),
+    ("'ab' * 10**7", "a string of 20,000,000 characters"), ("[[1] * 1000 for x in [1] * 2000]", "1,000,000 steps"),
+    ("(-8) ** 0.5", "not a real number"), ("sum([[1], [2]])", "sum takes numbers"), ("sum(1, 2)", "sum takes one list"),
+    ("+".join(["1"] * 3000), "nests more than 100 operations"), ("(" * 150 + "1" + ")" * 150, "nests brackets"),
+    ("+".join(["1"] * 50_000), "99,999 characters long"), ("[1] + 2", "+ does not apply to a list and a number"),
+])
+def test_bounds_and_failures_are_expression_errors(text, message):
+    """Every way an expression can fail, or build too much, is an ExpressionError naming it (issue 15)."""
+    with pytest.raises(ExpressionError, match=re.escape(message)) as caught:
+        substitute(text, {"width": 64})
+    assert str(caught.value).count("'") >= 2  # the expression is quoted
 
 
 def test_unknown_name_suggests_the_close_one():
