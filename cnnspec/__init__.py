@@ -53,14 +53,16 @@ def graph_of(spec: SpecSource, input_shape: Shape | None = None, overrides: dict
 
 
 def analyze(spec: SpecSource, *, input_shape: Shape | None = None, overrides: dict[str, Any] | None = None,
-            dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum") -> Analysis:
-    """Every layer's output shape, params, MACs, FLOPs, memory and receptive field, with totals.
+            dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum", roofline: str | None = None) -> Analysis:
+    """Every layer's output shape, params, MACs, FLOPs, memory, traffic and receptive field, with totals.
 
     ``spec``: a path, a built-in name or a Graph. ``dtype`` (fp32, fp16, bf16, int8, fp64) sets the
     bytes per value of memory figures; ``batch`` and ``optimizer`` (sgd, sgd-momentum, adam, adamw)
-    those of the training-memory estimate. Bad input raises SpecError (file, line, layer).
+    those of the training-memory estimate, ``batch`` that of the traffic too. ``roofline`` (h100, h200,
+    a100, l4, t4, cpu; 'h100:tf32' for another dtype's peak) adds a roofline estimate of each layer's
+    time. Bad input raises SpecError (file, line, layer).
     """
-    return _analyze_graph(graph_of(spec, input_shape, overrides), dtype, batch, optimizer)
+    return _analyze_graph(graph_of(spec, input_shape, overrides), dtype, batch, optimizer, roofline)
 
 
 def build(spec: SpecSource, *, seed: int = 0, init: str | None = None, device: str | torch.device | None = None,

@@ -8,12 +8,17 @@ creates, the input included, once; in-place activations and views (flatten, drop
 create none. Peak memory is the largest set of tensors alive at once when the layers run in
 topological order and each tensor is freed after its last reader. Training memory for a batch is
 an estimate: weights + gradients + optimizer state + every forward tensor kept for backward.
+
+Traffic (``bytes_read``, ``bytes_written``) is for one inference forward of the batch: each layer's
+``traffic`` (activations per image, weights once), priced at the dtype; arithmetic intensity is the batch's
+FLOPs per byte moved. With a device, a roofline estimate (roofline.py) bounds each layer's time from below.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import roofline as rooflines
 from .graph import Graph
 from .receptive import ReceptiveField
 from .shape import Shape, numel
@@ -44,6 +49,11 @@ class Row:
     receptive_field: ReceptiveField | None
     warnings: list[str] = field(default_factory=list)
     global_context: bool = False  # beside its local receptive field, it sees the whole input (a broadcast gate)
+    bytes_read: int = 0  # memory traffic of one inference forward of the batch: inputs, weights and buffers
+    bytes_written: int = 0  # its output
+    intensity: float | None = None  # the batch's FLOPs per byte read or written (None: it moves nothing)
+    seconds: float | None = None  # the roofline's lower bound on its time, with --roofline (an estimate)
+    bound: str | None = None  # 'compute' or 'memory', with --roofline (None: it computes and moves nothing)
 
     @property
     def receptive_size(self) -> str:
@@ -60,6 +70,8 @@ class Totals:
     macs: int
     flops: int
     memory: int  # forward memory in values
+    bytes_read: int = 0  # traffic of one inference forward of the batch
+    bytes_written: int = 0
 
 
 @dataclass
@@ -94,6 +106,7 @@ class Analysis:
     output_totals: dict[str, Totals] = field(default_factory=dict)
     """Per output, the totals of the layers that feed it (a shared layer counts for each); ``totals`` is all
     of them once: GoogLeNet's fc alone is torchvision's 6,624,904 params, with the aux heads 13,004,888."""
+    roofline: rooflines.Roofline | None = None  # with a device: the estimate's device, peaks and total time
 
     @property
     def bytes_per_value(self) -> int:
@@ -139,7 +152,16 @@ class Analysis:
         data["memory_bytes"] = self.totals.memory * self.bytes_per_value
         data["peak_memory_bytes"] = self.peak_memory * self.bytes_per_value
         data["weight_bytes"] = self.weight_bytes
+        data["intensity"] = self.intensity
+        if self.roofline is not None:
+            data["roofline"] = {**vars(self.roofline), "ridge": self.roofline.ridge, "estimate": True}
         return data
+
+    @property
+    def intensity(self) -> float | None:
+        """The model's FLOPs per byte of traffic, for one inference forward of the batch."""
+        return rooflines.intensity(self.training.batch * self.totals.flops,
+                                   self.totals.bytes_read + self.totals.bytes_written)
 
 
 def _field_dict(field_: ReceptiveField | None) -> dict | None:
@@ -150,13 +172,21 @@ def _field_dict(field_: ReceptiveField | None) -> dict | None:
 
 
 @gc_paused
-def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum") -> Analysis:
+def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum",
+            roofline: str | None = None) -> Analysis:
+    """``roofline``: a device of roofline.DEVICES ('h100', or 'h100:tf32' to price the arithmetic at
+    another dtype's peak than ``dtype``'s)."""
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}. Received: dtype={dtype!r}")
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
+    device = rooflines.choose(roofline, dtype) if roofline else None
     fields = receptive_fields(graph)
     rows = [make_row(graph, node, fields) for node in graph.nodes]
+    for node, row in zip(graph.nodes, rows):
+        price_traffic(row, node.layer.traffic(node.in_shapes, node.out_shape), batch, DTYPE_BYTES[dtype],
+                      DTYPE_BYTES[dtype])
+    estimate = estimate_roofline(rows, batch, *device) if device else None
     totals = sum_rows(rows)
     by_name = {row.name: row for row in rows}
     output_totals = {name: sum_rows([by_name[n] for n in graph.feeding(name)]) for name in graph.outputs}
@@ -167,7 +197,25 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
                               optimizer_state=OPTIMIZER_STATES[optimizer] * totals.trainable * size,
                               activations=batch * totals.memory * size)
     return Analysis(graph.name, graph.path, graph.input_shape, graph.outputs, dtype, rows, totals, peak, peak_at,
-                    training, blocks=dict(graph.spec.blocks), output_totals=output_totals)
+                    training, blocks=dict(graph.spec.blocks), output_totals=output_totals, roofline=estimate)
+
+
+def price_traffic(row: Row, traffic, batch: int, activation_bytes: int, weight_bytes: int) -> None:
+    """The row's bytes read and written in one inference forward of ``batch``, and its intensity."""
+    row.bytes_read = batch * traffic.read * activation_bytes + traffic.weights * weight_bytes
+    row.bytes_written = batch * traffic.written * activation_bytes
+    row.intensity = rooflines.intensity(batch * row.flops, row.bytes_read + row.bytes_written)
+
+
+def estimate_roofline(rows: list[Row], batch: int, device: rooflines.Device, math: str) -> rooflines.Roofline:
+    """Each row's lower-bound time and bound on ``device``, and the model's (an estimate)."""
+    peak = device.peaks[math]
+    for row in rows:
+        row.seconds, row.bound = rooflines.layer_bound(batch * row.flops, row.bytes_read + row.bytes_written,
+                                                       peak, device.bandwidth)
+    return rooflines.Roofline(device.key, device.name, math, peak, device.bandwidth, sum(r.seconds for r in rows),
+                              sum(r.bound == "compute" for r in rows), sum(r.bound == "memory" for r in rows),
+                              device.source, device.figures)
 
 
 def sum_rows(rows: list[Row]) -> Totals:
@@ -175,7 +223,8 @@ def sum_rows(rows: list[Row]) -> Totals:
         params=sum(r.params for r in rows), trainable=sum(r.trainable for r in rows),
         non_trainable=sum(r.params - r.trainable for r in rows), bias=sum(r.bias for r in rows),
         buffers=sum(r.buffers for r in rows),
-        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows))
+        macs=sum(r.macs for r in rows), flops=sum(r.flops for r in rows), memory=sum(r.memory for r in rows),
+        bytes_read=sum(r.bytes_read for r in rows), bytes_written=sum(r.bytes_written for r in rows))
 
 
 def make_row(graph: Graph, node, fields: dict[str, ReceptiveField]) -> Row:

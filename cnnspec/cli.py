@@ -120,7 +120,8 @@ def echo(text: str) -> None:
 
 
 ColumnsOption = typer.Option(None, "--columns", help="Comma-separated, e.g. name,output,params,macs (also type, "
-                             "trainable, weights, buffers, flops, memory, bytes, rf).")
+                             "trainable, weights, buffers, flops, memory, bytes, rf; traffic: read, written, "
+                             "intensity; with --roofline: bound, time).")
 RowDepthOption = typer.Option(None, "--depth", min=0, help="Collapse blocks nested deeper than this into one row "
                               "each, with their figures summed (0: one row per top-level block).")
 
@@ -137,7 +138,8 @@ def chosen_columns(columns: str | None, default: list[str]) -> list[str]:
 @app.command()
 def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table, "--format", "-f"),
             input: Optional[str] = InputOption, batch: int = typer.Option(1, min=1, help="Batch size for the "
-                                                                          "training-memory estimate."),
+                                                                          "training-memory estimate, the memory "
+                                                                          "traffic and the roofline."),
             dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
             optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory."),
             ops: Ops = typer.Option(Ops.both, help="Operation counts to show: macs (multiply-accumulates of conv "
@@ -146,6 +148,11 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
             columns: Optional[str] = ColumnsOption, depth: Optional[int] = RowDepthOption,
             output: Optional[str] = typer.Option(None, "--output", help="Only the layers that feed this output "
                                                  "(or layer): GoogLeNet's fc without its auxiliary heads."),
+            roofline: Optional[str] = typer.Option(None, "--roofline", metavar="DEVICE", help="Estimate each layer's "
+                                                   "time from below on h100, h200, a100, l4, t4 or cpu (data-sheet "
+                                                   "peaks; DEVICE:tf32 prices the arithmetic at another dtype's peak "
+                                                   "than --dtype's): compute- or memory-bound, at least "
+                                                   "max(FLOPs / peak, bytes / bandwidth)."),
             set: Optional[List[str]] = SetOption):
     """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals.
 
@@ -158,9 +165,14 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
     graph = load_graph(spec, input, set)
     if output is not None:
         graph = only_feeding(graph, output)
-    result = run(graph, dtype.value, batch, optimizer.value)
-    chosen = chosen_columns(columns, [c for c in render.DEFAULT_COLUMNS
-                                      if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]])
+    try:
+        result = run(graph, dtype.value, batch, optimizer.value, roofline)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--roofline'") from None
+    default = render.ROOFLINE_COLUMNS if roofline else render.DEFAULT_COLUMNS
+    chosen = chosen_columns(columns, [c for c in default if c not in ("macs", "flops") or c in OPS_COLUMNS[ops]])
+    if not roofline and (needing := [c for c in chosen if c in render.NEEDS_ROOFLINE]):
+        raise typer.BadParameter(f"column '{needing[0]}' needs --roofline DEVICE", param_hint="'--columns'")
     rows = collapse(result, depth)
     if format is Format.json:
         echo(render.to_json(rows))

@@ -3,7 +3,8 @@
 
 Depth counts the components of a block's dotted name, as ``cnnspec graph --depth`` does: at depth 0
 ResNet-50 shows ``stem``, ``layer1`` ... ``layer4``; at depth 1 ``layer1.0``, ``layer1.1`` ...
-A collapsed row sums its layers' params, bias, buffers, MACs, FLOPs and stored memory exactly; its
+A collapsed row sums its layers' params, bias, buffers, MACs, FLOPs, stored memory, traffic and roofline
+time exactly (its intensity is its sums' ratio; it is bound by what bounds most of its time); its
 output shape, output size and receptive field are those of the block's output: the layer that is
 read from outside the block (or a model output).
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from . import roofline
 from .analysis import Analysis, Row
 
-SUMMED = ("params", "trainable", "bias", "buffers", "macs", "flops", "memory")
+SUMMED = ("params", "trainable", "bias", "buffers", "macs", "flops", "memory", "bytes_read", "bytes_written")
 
 
 def block_path(block: str | None, depth: int | None) -> tuple[list[str], str | None]:
@@ -39,7 +41,8 @@ def collapse(analysis: Analysis, depth: int | None) -> Analysis:
     outputs = set(analysis.outputs)
     read_outside = {name for row in analysis.rows for name in row.inputs if group_of[name] != group_of[row.name]}
     rows = [layer_row(members[0], group_of) if len(members) == 1 and members[0].name == key else
-            block_row(key, members, read_outside | outputs, group_of, block_type(analysis.blocks, key))
+            block_row(key, members, read_outside | outputs, group_of, block_type(analysis.blocks, key),
+                      analysis.training.batch)
             for key, members in groups.items()]
     return dataclasses.replace(analysis, rows=rows, outputs=list(dict.fromkeys(group_of[o] for o in analysis.outputs)),
                                peak_at=group_of.get(analysis.peak_at, analysis.peak_at))
@@ -51,14 +54,26 @@ def layer_row(row: Row, group_of: dict[str, str]) -> Row:
     return row if inputs == row.inputs else dataclasses.replace(row, inputs=inputs)
 
 
-def block_row(key: str, members: list[Row], read_outside: set[str], group_of: dict[str, str], type_name: str) -> Row:
+def block_row(key: str, members: list[Row], read_outside: set[str], group_of: dict[str, str], type_name: str,
+              batch: int) -> Row:
     exits = [row for row in members if row.name in read_outside]
     out = exits[-1] if exits else members[-1]
     inputs = list(dict.fromkeys(group_of[name] for row in members for name in row.inputs if group_of[name] != key))
     sums = {name: sum(getattr(row, name) for row in members) for name in SUMMED}
     return Row(name=key, type=type_name, block=key.rpartition(".")[0] or None, inputs=inputs, shape=out.shape,
                values=out.values, receptive_field=out.receptive_field,
-               warnings=[f"{row.name}: {warning}" for row in members for warning in row.warnings], **sums)
+               warnings=[f"{row.name}: {warning}" for row in members for warning in row.warnings],
+               intensity=roofline.intensity(batch * sums["flops"], sums["bytes_read"] + sums["bytes_written"]),
+               **sums, **block_bound(members))
+
+
+def block_bound(members: list[Row]) -> dict:
+    """The block's roofline time (its layers', one after another) and what bounds most of it."""
+    if all(row.seconds is None for row in members):
+        return {}
+    spent = {bound: sum(row.seconds for row in members if row.bound == bound) for bound in ("compute", "memory")}
+    seconds = sum(spent.values())
+    return {"seconds": seconds, "bound": max(spent, key=spent.get) if seconds else None}
 
 
 def block_type(blocks: dict[str, str], key: str) -> str:

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from .analysis import Analysis, Row
 from .errors import SpecError
-from .formula import ASCII, LATEX, TEXT, Formula, Num, Style, Term, format_number, positions, times, total, values
+from .formula import ASCII, LATEX, TEXT, Formula, Num, Style, Sym, Term, format_number, positions, times, total, values
 from .graph import Graph, Node
 from .layers.base import closest
 from .shape import format_shape
@@ -37,6 +37,7 @@ def layer_formulas(graph: Graph, analysis: Analysis, node: Node) -> list[Formula
     row = analysis.row(node.name)
     formulas = list(node.layer.formulas(node.in_shapes, node.out_shape))
     formulas += memory_formulas(row, analysis)
+    formulas += traffic_formulas(node, row, analysis)
     fields_in = [analysis.row(name).receptive_field for name in node.inputs]
     if row.receptive_field is not None and all(f is not None for f in fields_in):
         formulas += node.layer.receptive_field_formulas(node.in_shapes, fields_in)
@@ -52,6 +53,22 @@ def memory_formulas(row: Row, analysis: Analysis) -> list[Formula]:
     return [Formula("memory", stored, note="the output tensor"),
             Formula("bytes", times(Term("memory", Num(row.memory)), Num(size)),
                     note=f"{size} bytes per value in {analysis.dtype}")]
+
+
+def traffic_formulas(node: Node, row: Row, analysis: Analysis) -> list[Formula]:
+    """The bytes one inference forward of the batch reads and writes: the layer's traffic at the dtype."""
+    traffic = node.layer.traffic(node.in_shapes, node.out_shape)
+    batch, size = Sym("batch", analysis.training.batch), Num(analysis.bytes_per_value)
+    found = []
+    if row.bytes_read:
+        parts = [times(batch, Term("inputs", Num(traffic.read)), size)] if traffic.read else []
+        parts += [times(Term("weights", Num(traffic.weights)), size)] if traffic.weights else []
+        found.append(Formula("bytes_read", total(parts), note="the batch's inputs, the weights and buffers once, "
+                                                              f"{analysis.bytes_per_value} bytes per value"))
+    if row.bytes_written:
+        found.append(Formula("bytes_written", times(batch, Term("output", values(row.shape)), size),
+                             note="the batch's outputs"))
+    return found
 
 
 def explain_layer(graph: Graph, analysis: Analysis, name: str) -> Section:

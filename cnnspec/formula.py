@@ -236,7 +236,8 @@ class Formula:
 
     LABELS = {"output": "output", "params": "params", "weights": "weights (no bias)", "buffers": "buffers",
               "macs": "MACs", "flops": "FLOPs", "memory": "memory (values)", "field": "receptive field",
-              "jump": "jump", "tiling": "exact output", "bytes": "memory (bytes)", "training": "training memory"}
+              "jump": "jump", "tiling": "exact output", "bytes": "memory (bytes)", "training": "training memory",
+              "bytes_read": "bytes read", "bytes_written": "bytes written"}
 
     @property
     def value(self) -> Number:

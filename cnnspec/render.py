@@ -64,14 +64,23 @@ COLUMNS: dict[str, Column] = {
     "memory": ("Memory (values)", lambda r, a: r.memory, "right"),
     "bytes": ("Memory (bytes)", lambda r, a: r.memory * a.bytes_per_value, "right"),
     "rf": ("Receptive field", lambda r, a: r.receptive_size, "right"),
+    "read": ("Bytes read", lambda r, a: r.bytes_read, "right"),
+    "written": ("Bytes written", lambda r, a: r.bytes_written, "right"),
+    "intensity": ("FLOPs/byte", lambda r, a: "-" if r.intensity is None else r.intensity, "right"),
+    "bound": ("Bound (estimate)", lambda r, a: r.bound or "-", "left"),
+    "time": ("Time >= (us, estimate)", lambda r, a: "-" if r.seconds is None else r.seconds * 1e6, "right"),
 }
 DEFAULT_COLUMNS = ["name", "type", "output", "params", "macs", "flops", "memory", "rf"]
+ROOFLINE_COLUMNS = ["name", "type", "flops", "read", "written", "intensity", "bound", "time"]
+"""The default with --roofline: traffic, intensity and the estimate."""
+NEEDS_ROOFLINE = ("bound", "time")
 TOTALS = {"params": "params", "trainable": "trainable", "buffers": "buffers", "macs": "macs", "flops": "flops",
           "memory": "memory"}
 
 
 def cell(value: object) -> str:
-    return grouped(value) if isinstance(value, int) else str(value)
+    """An int grouped (1,792), a float to 4 significant digits (143.3), text as it is."""
+    return grouped(value) if isinstance(value, int) else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def table_cells(analysis: Analysis, columns: list[str]) -> tuple[list[str], list[list[str]], list[str]]:
@@ -91,6 +100,12 @@ def column_totals(analysis: Analysis, columns: list[str]) -> list[int | str]:
             totals.append(analysis.totals.memory * analysis.bytes_per_value)
         elif c == "weights":
             totals.append(analysis.totals.params - analysis.totals.bias)
+        elif c in ("read", "written"):
+            totals.append(getattr(analysis.totals, f"bytes_{c}"))
+        elif c == "intensity" and analysis.intensity is not None:
+            totals.append(analysis.intensity)
+        elif c == "time" and analysis.roofline is not None:
+            totals.append(analysis.roofline.seconds * 1e6)
         else:
             totals.append("Total" if not totals else "")
     return totals
@@ -114,6 +129,8 @@ def summary_lines(analysis: Analysis) -> list[str]:
         f"Training memory, batch {train.batch}, {train.optimizer}: {human_bytes(train.total)} "
         f"(weights {human_bytes(train.weights)}, gradients {human_bytes(train.gradients)}, "
         f"optimizer {human_bytes(train.optimizer_state)}, activations {human_bytes(train.activations)})",
+        traffic_line(analysis),
+        *roofline_lines(analysis),
         f"Receptive field of {last.name}: {last.receptive_size}" + (
             " (the local field; through a pooled map broadcast back, it also sees the whole input)"
             if last.global_context else ""),
@@ -121,6 +138,33 @@ def summary_lines(analysis: Analysis) -> list[str]:
     ]
     lines += [f"warning: {name}: {message}" for name, message in analysis.warnings]
     return lines
+
+
+def traffic_line(analysis: Analysis) -> str:
+    t, batch = analysis.totals, analysis.training.batch
+    intensity = "" if analysis.intensity is None else f"; {analysis.intensity:.3g} FLOPs per byte"
+    return (f"Memory traffic, one inference forward of batch {batch} in {analysis.dtype}: read "
+            f"{human_bytes(t.bytes_read)}, written {human_bytes(t.bytes_written)}{intensity}")
+
+
+def roofline_lines(analysis: Analysis) -> list[str]:
+    """The estimate, labelled as one, with the peaks it used and where they come from."""
+    r = analysis.roofline
+    if r is None:
+        return []
+    return [f"Roofline estimate on {r.name}: at least {human_seconds(r.seconds)} per forward of batch "
+            f"{analysis.training.batch} ({r.compute_bound} layers compute-bound, {r.memory_bound} memory-bound), "
+            f"at {r.peak / 1e12:.4g} TFLOP/s {r.math} and {r.bandwidth / 1e12:.4g} TB/s (ridge "
+            f"{r.ridge:.3g} FLOPs/byte); a lower bound from data-sheet peaks, not a measurement",
+            f"  peaks from the data sheet: {r.source}"]
+
+
+def human_seconds(seconds: float) -> str:
+    """0.000649 -> '649 us'; 0.0123 -> '12.3 ms'."""
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
 
 
 def per_output_lines(analysis: Analysis) -> list[str]:
@@ -209,8 +253,10 @@ def to_json(analysis: Analysis) -> str:
     return "{\n" + ",\n".join(fields) + "\n}\n"
 
 
-SHORT_HEADERS = {"weights": "Weights", "memory": "Memory", "bytes": "Bytes", "rf": "RF"}
-HIDE_ORDER = ("type", "flops", "rf", "trainable", "buffers", "weights", "bytes", "memory", "output")
+SHORT_HEADERS = {"weights": "Weights", "memory": "Memory", "bytes": "Bytes", "rf": "RF", "read": "Read",
+                 "written": "Written", "intensity": "FLOP/B", "bound": "Bound est.", "time": "Est. us"}
+HIDE_ORDER = ("type", "flops", "rf", "trainable", "buffers", "weights", "bytes", "written", "read", "memory", "output",
+              "intensity")
 """Columns hidden first on a narrow terminal; the name, params and MACs stay (FLOPs too, shown alone)."""
 FIT_HINT = "Exact, every column: --format md, csv or json, or a pipe; choose with --columns."
 
@@ -285,7 +331,7 @@ def analysis_columns(analysis: Analysis, columns: list[str], rounding: bool = Fa
         values = [value(row, analysis) for row in analysis.rows] + [total]
         figures = rounding and align == "right" and key != "rf"
         made.append(TextColumn(header, [cell(v) for v in values], align == "right",
-                               [human(v, digits=3) if isinstance(v, int) else str(v) for v in values] if figures else None,
+                               [human(v, digits=3) if isinstance(v, int) else cell(v) for v in values] if figures else None,
                                SHORT_HEADERS.get(key), hide.index(key) if key in hide else None, key=key))
     return made
 

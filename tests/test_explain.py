@@ -131,7 +131,8 @@ def test_every_formula_of_every_layer_of_every_builtin_spec_equals_the_analyzer(
         row = analysis.row(node.name)
         section = explain.explain_layer(graph, analysis, node.name)
         figures = {"params": row.params, "weights": row.params - row.bias, "buffers": row.buffers, "macs": row.macs,
-                   "flops": row.flops, "memory": row.memory, "bytes": row.memory * analysis.bytes_per_value}
+                   "flops": row.flops, "memory": row.memory, "bytes": row.memory * analysis.bytes_per_value,
+                   "bytes_read": row.bytes_read, "bytes_written": row.bytes_written}
         fields_in = [analysis.row(i).receptive_field for i in node.inputs]
         field_in = fields_in[0] if len(set(fields_in)) == 1 else None
         check(section.formulas, figures, node.in_shapes[0] if node.in_shapes else None, row.shape,

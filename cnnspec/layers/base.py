@@ -14,6 +14,10 @@ Saved for backward (``saved_for_backward``): the tensors PyTorch's autograd keep
 backward in training mode, as its derivative formulas (tools/autograd/derivatives.yaml) and the
 layer's composite implementation save them. Every layer type declares them; the contract test
 checks each declaration against ``torch.autograd.graph.saved_tensors_hooks``.
+
+Memory traffic (``traffic``), as torchscan's DMAs count it: the values an inference forward must move
+between memory and the chip at the least, every tensor read or written once (perfect on-chip reuse):
+each input and the parameters and buffers the layer reads, and its output. A view moves nothing.
 """
 from __future__ import annotations
 
@@ -72,6 +76,15 @@ def widest(dtypes: list[str]) -> str:
     return distinct.pop() if len(distinct) == 1 else "fp32"
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """Values one inference forward reads and writes: ``read`` and ``written`` of activations per image,
+    ``weights`` (parameters and buffers) once per batch, whatever its size."""
+    read: int
+    weights: int
+    written: int
+
+
 def saves_input(index: int = 0) -> Saved:
     return Saved("input", index)
 
@@ -117,6 +130,13 @@ class Layer:
 
     def flops(self, inputs: list[Shape], out: Shape) -> int:
         return 2 * self.macs(inputs, out)
+
+    def traffic(self, inputs: list[Shape], out: Shape) -> Traffic:
+        """Reads every input, its parameters and buffers, and writes its output; a view shares its input's
+        storage and moves nothing (an in-place layer still reads and writes every value)."""
+        if self.memory == "view":
+            return Traffic(0, 0, 0)
+        return Traffic(sum(numel(x) for x in inputs), self.params(inputs) + self.buffers(inputs), numel(out))
 
     def receptive_field(self, inputs: list[Shape], fields: list[ReceptiveField]) -> ReceptiveField:
         """Elementwise by default: every output sees what its inputs saw (a broadcast input: global context)."""
@@ -206,6 +226,9 @@ class Input(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def traffic(self, inputs, out):
+        return Traffic(0, 0, 0)  # given to the model: the layers that read it count the reading
 
     def formulas(self, inputs, out):
         return []  # its memory is every tensor's: C x H x W values

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from ..formula import Formula, Num, Sym, times, values
 from ..shape import ArgumentError, format_shape, numel
-from .base import SAVES_WEIGHT, Layer, register, saves_input, saves_own
+from .base import SAVES_WEIGHT, Layer, Traffic, register, saves_input, saves_own
 from .reshape import batch_axis_dim
 
 STATISTICS_FLOPS = 5
@@ -74,6 +74,11 @@ class BatchNormNd(Layer):
 
     def flops(self, inputs, out):
         return 2 * numel(out)
+
+    def traffic(self, inputs, out):
+        """At inference it reads gamma, beta and the running mean and variance, never num_batches_tracked."""
+        statistics = 2 * inputs[0][0] if self.track_running_stats else 0
+        return Traffic(numel(inputs[0]), self.params(inputs) + statistics, numel(out))
 
     def saved_for_backward(self, inputs, out, device):
         return [saves_input(), saves_own("save_mean and save_invstd", 2 * inputs[0][0], "param", per_image=False)]
