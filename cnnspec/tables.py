@@ -8,7 +8,8 @@ A managed table sits between two comments in a Markdown file::
     <!-- /cnnspec -->
 
 The spec is found relative to the Markdown file, then to the working directory, then among the
-built-in specs. Optional ``input=3x320x320`` and ``dtype=fp16`` follow the columns. Only the lines
+built-in specs. Optional ``input=3x320x320``, ``dtype=fp16`` and ``roofline=h100`` (for the bound and
+time columns) follow the columns. Only the lines
 between the two comments are ever rewritten, with the file's own line endings; markers inside fenced
 code blocks are examples, not tables.
 """
@@ -29,6 +30,7 @@ from .errors import Loc, SpecError
 from .figures import FigureError, parse_shape
 from .files import read_exact, write_atomic
 from .graph import load
+from .roofline import choose
 from .spec import family_members
 
 MARKER = re.compile(r"^<!--\s*cnnspec table\s+(?P<args>.*?)\s*-->\s*$")
@@ -245,6 +247,7 @@ class ManagedTable:
     written: str  # the lines between the comments as the file has them now
     newline: str  # the file's line ending at the opening comment
     models: bool = False  # `models=a,b,...`: one row per model (a family: one per variant), not per layer
+    roofline: str | None = None  # the device of a roofline estimate (`roofline=h100`)
 
     @property
     def loc(self) -> Loc:
@@ -262,11 +265,12 @@ class ManagedTable:
         if self.models:
             table = render.models_to_markdown([(analyze(g, self.dtype), g.spec.expect) for g in graphs], self.columns)
         else:
-            table = render.to_markdown(analyze(graphs[0], self.dtype), self.columns)
+            table = render.to_markdown(analyze(graphs[0], self.dtype, roofline=self.roofline), self.columns)
         return table.replace("\n", self.newline)
 
 
-def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str], tuple[int, ...] | None, str]:
+def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str], tuple[int, ...] | None, str,
+                                                                 str | None]:
     parts = args.split()
     loc = Loc(path, line_number, 1)
     if not parts:
@@ -274,8 +278,9 @@ def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str]
     options = {}
     for part in parts[1:]:
         key, sep, value = part.partition("=")
-        if not sep or key not in ("columns", "input", "dtype"):
-            raise SpecError(f"unknown option '{part}' in the cnnspec table comment (columns=, input=, dtype=)", loc)
+        if not sep or key not in ("columns", "input", "dtype", "roofline"):
+            raise SpecError(f"unknown option '{part}' in the cnnspec table comment (columns=, input=, dtype=, "
+                            "roofline=)", loc)
         options[key] = value
     known = render.MODEL_COLUMNS if parts[0].startswith("models=") else render.COLUMNS
     columns = options.get("columns", ",".join(render.DEFAULT_COLUMNS if known is render.COLUMNS else known)).split(",")
@@ -285,11 +290,19 @@ def parse_marker(path: str, line_number: int, args: str) -> tuple[str, list[str]
     dtype = options.get("dtype", "fp32")
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"dtype= must be one of {', '.join(DTYPE_BYTES)}. Received: {dtype!r}", loc)
+    roofline = options.get("roofline")
+    if roofline is not None:
+        try:
+            choose(roofline, dtype)
+        except ValueError as error:
+            raise SpecError(f"roofline=: {error}", loc) from None
+    elif needing := [c for c in columns if c in render.NEEDS_ROOFLINE]:
+        raise SpecError(f"column '{needing[0]}' needs roofline=DEVICE in the cnnspec table comment", loc)
     try:
         shape = parse_shape(options["input"]) if "input" in options else None
     except FigureError as error:
         raise SpecError(f"input=: {error}", loc) from None
-    return parts[0], columns, shape, dtype
+    return parts[0], columns, shape, dtype, roofline
 
 
 def resolve_spec(reference: str, document: str) -> str:
@@ -316,13 +329,13 @@ def managed_tables(path: str, text: str) -> list[ManagedTable]:
             if open_marker is None:
                 raise SpecError("<!-- /cnnspec --> without an opening cnnspec table comment", Loc(path, index + 1, 1))
             first, args = open_marker
-            spec, columns, shape, dtype = parse_marker(path, first + 1, args)
+            spec, columns, shape, dtype, roofline = parse_marker(path, first + 1, args)
             newline = lines[first][len(lines[first].rstrip("\r\n")):] or "\n"
             models = spec.startswith("models=")
             spec = ",".join(resolve_spec(s, path) for s in spec.removeprefix("models=").split(",")) if models \
                 else resolve_spec(spec, path)
             found.append(ManagedTable(path, first, index, spec, columns, shape, dtype,
-                                      "".join(lines[first + 1:index]), newline, models))
+                                      "".join(lines[first + 1:index]), newline, models, roofline))
             open_marker = None
     if open_marker is not None:
         raise SpecError("the cnnspec table comment is never closed with <!-- /cnnspec -->",

@@ -1,6 +1,7 @@
 """Memory traffic, arithmetic intensity and the roofline estimate, against hand computations for VGG16."""
 import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -85,6 +86,8 @@ def test_tf32_and_bf16_move_the_ridge():
     assert tf32.row("block5.conv.0.conv").bound == "memory" and tf32.row("block4.conv.1.conv").bound == "compute"
     bf16 = cnnspec.analyze("vgg16", dtype="bf16", roofline="h100")
     assert bf16.roofline.peak == 989.5e12 and bf16.row("fc6").bytes_read == 411_158_528 // 2
+    for analysis in (tf32, bf16):  # docs/memory.md: 5 of the 13 convs
+        assert sum(row.bound == "memory" for row in analysis.rows if row.type == "conv2d") == 5
 
 
 def test_every_device_cites_its_data_sheet_for_every_peak():
@@ -107,6 +110,12 @@ def usage_error(*arguments) -> str:
     result = runner.invoke(app, ["analyze", "vgg16", *arguments])
     assert result.exit_code == 2, result.output
     return " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
+
+
+def test_the_docs_list_every_device_with_its_source():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "memory.md").read_text()
+    for device in DEVICES.values():
+        assert f"| {device.key} | {device.name.split(' (')[0]} |" in text and device.source in text, device.key
 
 
 def test_unknown_devices_and_peaks_are_usage_errors():
