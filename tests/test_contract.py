@@ -100,7 +100,7 @@ CASES = {
               (SEQ, {"start": 1, "end": 3})],
     "channel_shuffle": [(IMG, {"groups": 3}), (SEQ, {"groups": 2})],
     "reshape": [(IMG, {"shape": [3, 2, 99]}), (IMG, {"shape": [-1]}), (VOL, {"shape": [4, -1, 7]})],
-    "permute": [(IMG, {"dims": [0, 2, 3, 1]}), (VOL, {"dims": [0, 4, 1, 3, 2]}), (SEQ, {"dims": [0, -1, 1]})],
+    "permute": [(IMG, {"dims": [0, 2, 3, 1]}), (VOL, {"dims": [0, 4, 1, 3, 2]}), (SEQ, {"dims": [0, -1, 1]}), (IMG, {"dims": [1, 2, 0]})],
     "layer_norm": [(IMG, {}), (IMG, {"normalized_shape": [9, 11], "eps": 1e-6}), (SEQ, {"elementwise_affine": False}),
                    (FLAT, {"normalized_shape": 10, "bias": False})],
     "layer_norm2d": [(IMG, {"eps": 1e-6}), (IMG, {"bias": False}), (IMG, {"elementwise_affine": False})],

@@ -295,8 +295,9 @@ class Reshape(Layer):
 @register
 @dataclass(kw_only=True)
 class Permute(Layer):
-    """``torch.permute(x, dims)``: ``dims`` count the batch axis, as PyTorch's do, and keep it first
-    (ConvNeXt's channels-last block is ``dims: [0, 2, 3, 1]``, back with ``[0, 3, 1, 2]``). A view.
+    """``torch.permute(x, dims)``. ``dims`` count the batch axis, as PyTorch's do, and keep it first
+    (ConvNeXt's channels-last block is ``dims: [0, 2, 3, 1]``, back with ``[0, 3, 1, 2]``); or, one shorter,
+    they leave it out, as a spec's shapes do (``[1, 2, 0]``, back with ``[2, 0, 1]``). A view.
 
     The receptive field of each position is unchanged; it records where the channels went, so that a
     linear or layer_norm on the last axis knows whether it mixes channels or positions. (Windowed layers
@@ -306,11 +307,17 @@ class Permute(Layer):
     dims: list[int]
 
     def order(self, x: Shape) -> list[int]:
+        """The dims as torch.permute takes them, batch axis first."""
         rank = len(x) + 1
+        if len(self.dims) == len(x):  # written without the batch axis
+            dims = [d % len(x) if -len(x) <= d < len(x) else d for d in self.dims]
+            if sorted(dims) == list(range(len(x))):
+                return [0] + [d + 1 for d in dims]
         dims = [d % rank if -rank <= d < rank else d for d in self.dims]
         if sorted(dims) != list(range(rank)) or dims[0] != 0:
-            raise ArgumentError(f"dims must order all {rank} axes of the input with the batch (0) first, as "
-                                f"torch.permute takes them. Received: dims={self.dims}", "dims")
+            raise ArgumentError(f"dims must order the input's {len(x)} axes (no batch axis, as {list(range(len(x)))[::-1]}) "
+                                f"or all {rank} with the batch (0) first, as torch.permute takes them. "
+                                f"Received: dims={self.dims}", "dims")
         return dims
 
     def out_shape(self, inputs):

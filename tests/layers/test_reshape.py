@@ -64,9 +64,16 @@ def test_reshape_infers_one_axis_and_checks_the_count():
 def test_permute_takes_torchs_dims_with_the_batch_first():
     assert layer("permute", dims=[0, 2, 3, 1]).out_shape([(96, 56, 28)]) == (56, 28, 96)
     assert layer("permute", dims=[0, -1, 1, 2]).out_shape([(96, 56, 28)]) == (28, 96, 56)
-    for dims in ([1, 0, 2, 3], [0, 1, 1, 2], [0, 1, 2]):
+    for dims in ([1, 0, 2, 3], [0, 1, 1, 2], [0, 1], [1, 1, 0], [0, 1, 2, 3, 4]):
         with pytest.raises(ArgumentError, match="batch \\(0\\) first"):
             layer("permute", dims=dims).out_shape([(96, 56, 28)])
+
+
+def test_permute_also_takes_dims_without_the_batch_axis_as_shapes_are_written():
+    assert layer("permute", dims=[1, 2, 0]).out_shape([(96, 56, 28)]) == (56, 28, 96)
+    assert layer("permute", dims=[-1, 0, 1]).out_shape([(96, 56, 28)]) == (28, 96, 56)
+    assert layer("permute", dims=[1, 2, 0]).order((96, 56, 28)) == [0, 2, 3, 1]
+    assert layer("permute", dims=[1, 0]).out_shape([(16, 10)]) == (10, 16)
 
 
 CONVNEXT_BLOCK = """
