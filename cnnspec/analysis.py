@@ -15,6 +15,7 @@ FLOPs per byte moved. With a device, a roofline estimate (roofline.py) bounds ea
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,14 +183,20 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
     device = rooflines.choose(roofline, dtype) if roofline else None
     fields = receptive_fields(graph)
-    rows = [make_row(graph, node, fields) for node in graph.nodes]
-    for node, row in zip(graph.nodes, rows):
-        price_traffic(row, node.layer.traffic(node.in_shapes, node.out_shape), batch, DTYPE_BYTES[dtype],
-                      DTYPE_BYTES[dtype])
+    counted: dict[tuple, tuple] = {}
+    rows = []
+    for node in graph.nodes:
+        row, traffic = make_row(node, fields, counted)
+        price_traffic(row, traffic, batch, DTYPE_BYTES[dtype], DTYPE_BYTES[dtype])
+        rows.append(row)
     estimate = estimate_roofline(rows, batch, *device) if device else None
     totals = sum_rows(rows)
     by_name = {row.name: row for row in rows}
-    output_totals = {name: sum_rows([by_name[n] for n in graph.feeding(name)]) for name in graph.outputs}
+    output_totals = {}
+    for name in graph.outputs:
+        feeding = graph.feeding(name)
+        output_totals[name] = (dataclasses.replace(totals) if len(feeding) == len(rows)  # fed by every layer
+                               else sum_rows([by_name[n] for n in feeding]))
     peak, peak_at = peak_memory(graph)
     size = DTYPE_BYTES[dtype]
     training = TrainingMemory(batch, optimizer, weights=(totals.params + totals.buffers) * size,
@@ -227,15 +234,22 @@ def sum_rows(rows: list[Row]) -> Totals:
         bytes_read=sum(r.bytes_read for r in rows), bytes_written=sum(r.bytes_written for r in rows))
 
 
-def make_row(graph: Graph, node, fields: dict[str, ReceptiveField]) -> Row:
+def make_row(node, fields: dict[str, ReceptiveField], counted: dict[tuple, tuple]) -> tuple[Row, Any]:
+    """The node's figures and its traffic (layer.traffic); ``counted`` keeps them by layer and input shapes, as
+    equal entries share one layer (graph.make_layer) and a repeated block's layers are counted once."""
     layer, inputs, out = node.layer, node.in_shapes, node.out_shape
     field_ = fields[node.name]
     warnings = [*node.warnings, *layer.layout_warnings(inputs, [fields[i] for i in node.inputs])]
-    params = layer.params(inputs)
+    key = (id(layer), *inputs)  # the graph holds every layer while this runs: ids stay theirs
+    figures = counted.get(key)
+    if figures is None:
+        figures = counted[key] = (layer.params(inputs), layer.bias_params(inputs), layer.buffers(inputs),
+                                  layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
+                                  layer.traffic(inputs, out))
+    params, bias, buffers, macs, flops, values, traffic = figures
     return Row(node.name, node.type, node.block, list(node.inputs), out, params, params if node.trainable else 0,
-               layer.bias_params(inputs), layer.buffers(inputs), layer.macs(inputs, out), layer.flops(inputs, out), numel(out),
-               numel(out) if layer.memory == "new" else 0, field_, warnings,
-               bool(field_ and field_.global_context))
+               bias, buffers, macs, flops, values, values if layer.memory == "new" else 0, field_, warnings,
+               bool(field_ and field_.global_context)), traffic
 
 
 def receptive_fields(graph: Graph) -> dict[str, ReceptiveField]:

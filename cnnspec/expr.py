@@ -112,14 +112,16 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else f"{text[:40]} ... {text[-30:]}"
 
 
-def names_read(text: str) -> set[str]:
-    """The names an expression reads ('c // 4' reads c; a comprehension's own variable not); none for plain text."""
+@functools.lru_cache(maxsize=4096)
+def names_read(text: str) -> frozenset[str]:
+    """The names an expression reads ('c // 4' reads c; a comprehension's own variable not); none for plain text.
+    Cached as ``parse`` is: every instance of a block asks it of the same defaults."""
     tree = parse(text)
     if tree is None:
-        return set()
+        return frozenset()
     bound = {g.target.id for node in ast.walk(tree) if isinstance(node, (ast.ListComp, ast.GeneratorExp))
              for g in node.generators if isinstance(g.target, ast.Name)}
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - bound
+    return frozenset({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - bound)
 
 
 def is_bare_word(tree: ast.expr) -> bool:

@@ -92,11 +92,13 @@ def load_onnx(path: str, input_shape: Shape | None, overrides: dict | None) -> G
 @gc_paused
 def build_graph(spec: Spec) -> Graph:
     nodes = [Node("input", Input(shape=spec.input_shape), [], spec.input_loc)]
-    nodes += [make_node(node_spec) for node_spec in spec.nodes]
+    made: dict = {}
+    nodes += [make_node(node_spec, made) for node_spec in spec.nodes]
     nodes = topological(nodes)
     graph = Graph(spec.name, spec.path, spec.input_shape, nodes, spec.outputs, spec)
+    inferred: dict[tuple, tuple[Shape, list[str]]] = {}
     for node in nodes:
-        infer(graph, node)
+        infer(graph, node, inferred)
     decide_in_place(graph)
     for node in nodes[1:]:
         if not node.consumers and node.name not in graph.outputs:
@@ -104,21 +106,47 @@ def build_graph(spec: Spec) -> Graph:
     return graph
 
 
-def make_node(node_spec) -> Node:
-    layer_type = LAYERS[node_spec.type]
-    try:
-        layer = layer_type.from_arguments(node_spec.arguments)
-    except ArgumentError as error:
-        raise SpecError(str(error), node_spec.argument_locs.get(error.argument, node_spec.loc),
-                        node_spec.name) from None
-    low, high = layer_type.inputs_range
+def make_node(node_spec, made: dict | None = None) -> Node:
+    layer = make_layer(node_spec, made)
+    return Node(node_spec.name, layer, node_spec.inputs, node_spec.loc, node_spec.block, node_spec.trainable,
+                node_spec.argument_locs)
+
+
+def make_layer(node_spec, made: dict | None = None) -> Layer:
+    """The layer of one expanded entry, its arguments and number of inputs checked. Layers are values (nothing
+    changes one once made), so entries with the same type and arguments share one in ``made``: a block
+    repeated 10,000 times checks its arguments once."""
+    low, high = LAYERS[node_spec.type].inputs_range
     count = len(node_spec.inputs)
     if count < low or (high is not None and count > high):
         wanted = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} or {high}"
         raise SpecError(f"{node_spec.type} takes {wanted} input(s), given {count}"
                         + (" (name them with inputs: [a, b])" if count < low else ""), node_spec.loc, node_spec.name)
-    return Node(node_spec.name, layer, node_spec.inputs, node_spec.loc, node_spec.block, node_spec.trainable,
-                node_spec.argument_locs)
+    key = layer_key(node_spec) if made is not None else None
+    layer = made.get(key) if key is not None else None
+    if layer is None:
+        try:
+            layer = LAYERS[node_spec.type].from_arguments(node_spec.arguments)
+        except ArgumentError as error:
+            raise SpecError(str(error), node_spec.argument_locs.get(error.argument, node_spec.loc),
+                            node_spec.name) from None
+        if key is not None:
+            made[key] = layer
+    return layer
+
+
+def layer_key(node_spec) -> tuple | None:
+    """The layer type and arguments as a dictionary key, each value with its type (1, 1.0 and true are equal
+    in Python, not as arguments); None where a value cannot be one."""
+    def frozen(value):
+        if isinstance(value, (list, tuple)):
+            return list, tuple(frozen(v) for v in value)
+        hash(value)
+        return type(value), value
+    try:
+        return node_spec.type, tuple((name, frozen(value)) for name, value in node_spec.arguments.items())
+    except TypeError:
+        return None
 
 
 def topological(nodes: list[Node]) -> list[Node]:
@@ -142,23 +170,30 @@ def topological(nodes: list[Node]) -> list[Node]:
     return [by_name[name] for name in order]
 
 
-def infer(graph: Graph, node: Node) -> None:
+def infer(graph: Graph, node: Node, inferred: dict[tuple, tuple[Shape, list[str]]]) -> None:
+    """The node's input and output shapes and its warnings; ``inferred`` keeps the last two by layer and input
+    shapes, which is all they depend on (the layers of a repeated block are shared: make_layer)."""
     node.in_shapes = [graph[name].out_shape for name in node.inputs]
     for name in node.inputs:
         graph[name].consumers.append(node.name)
-    node.out_shape = output_shape(node, node.in_shapes)
-    try:
-        node.warnings = list(node.layer.warnings(node.in_shapes))
-    except ArgumentError as error:
-        raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
+    key = (id(node.layer), *node.in_shapes)  # the graph holds every layer while it is built: ids stay theirs
+    if key not in inferred:
+        out_shape = output_shape(node.layer, node.in_shapes, node)
+        try:
+            inferred[key] = out_shape, list(node.layer.warnings(node.in_shapes))
+        except ArgumentError as error:
+            raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
+    node.out_shape, warnings = inferred[key]
+    node.warnings = list(warnings)
 
 
-def output_shape(node: Node, in_shapes: list[Shape]) -> Shape:
-    """The node's output shape for these inputs; a layer's complaint about them points at its argument."""
+def output_shape(layer: Layer, in_shapes: list[Shape], where) -> Shape:
+    """The layer's output shape for these inputs; a complaint about them points at the argument of ``where``
+    (the node or the expanded entry)."""
     try:
-        return tuple(node.layer.out_shape(in_shapes))
+        return tuple(layer.out_shape(in_shapes))
     except ArgumentError as error:
-        raise SpecError(str(error), node.argument_locs.get(error.argument, node.loc), node.name) from None
+        raise SpecError(str(error), where.argument_locs.get(error.argument, where.loc), where.name) from None
 
 
 def decide_in_place(graph: Graph) -> None:

@@ -57,7 +57,11 @@ class ReceptiveField:
             size.append(r + span * j)
             start.append(s0 + _half((span - 2 * p) * j))
             jump.append(j * s)
-        return replace(self, size=tuple(size), jump=tuple(jump), start=tuple(start))
+        return self.moved(tuple(size), tuple(jump), tuple(start))
+
+    def moved(self, size, jump, start) -> ReceptiveField:
+        """This field with a new geometry (``dataclasses.replace`` costs 3x as much, once per layer)."""
+        return ReceptiveField(size, jump, start, self.broadcast, self.global_context, self.layout)
 
     def through_transpose(self, kernel, stride, padding, dilation) -> ReceptiveField:
         """After a transposed conv: each output sees ceil(k_eff / s) inputs; the grid gets s times finer."""
@@ -137,10 +141,10 @@ class ReceptiveField:
                 broadcast.add(axis)
             global_context = global_context or len(kept) < len(fields)
             local = [fields[i] for i in kept]
-            low = min(f.start[axis] - _half(f.size[axis]) for f in local)
-            high = max(f.start[axis] + _half(f.size[axis]) for f in local)
-            size.append(_whole(high - low))
-            start.append(_whole(_half(low + high)))
+            low = min(2 * f.start[axis] - f.size[axis] for f in local)  # twice the lowest edge: ints stay ints
+            high = max(2 * f.start[axis] + f.size[axis] for f in local)
+            size.append(_divided(high - low, 2))
+            start.append(_divided(low + high, 4))
             jump.append(max(f.jump[axis] for f in local))
         return ReceptiveField(tuple(size), tuple(jump), tuple(start), frozenset(broadcast), global_context,
                               fields[0].layout)
@@ -233,6 +237,13 @@ def _local_branches(fields: list[ReceptiveField], spatial_shapes, axis: int) -> 
 
 def _half(value: Number) -> Number:
     return value // 2 if isinstance(value, int) and value % 2 == 0 else Fraction(value) / 2
+
+
+def _divided(value: Number, divisor: int) -> Number:
+    """``value / divisor`` exactly, an int where it is whole (Fractions cost ~10x an int's arithmetic)."""
+    if type(value) is int and value % divisor == 0:
+        return value // divisor
+    return _whole(Fraction(value) / divisor)
 
 
 def _whole(value: Number) -> Number:

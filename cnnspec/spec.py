@@ -52,6 +52,8 @@ SHAPE_NAMES = ("in_channels", "in_shape")
 RESERVED_NAMES = {"index": "the repetition number", "in_channels": "the channels of what a layer reads",
                   "in_shape": "the shape of what a layer reads"}
 """Names an expression sees that cnnspec binds itself; no argument may take them."""
+_NAME = re.compile(r"\w[\w.\-]*")
+"""What a layer's name may be."""
 _STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
                "avgpool": "pool", "global": "pool", "adaptive": "pool", "batchnorm": "bn", "linear": "fc",
@@ -274,6 +276,9 @@ class Expander:
         self.top = Scope("", top_values, {"input": "input"})
         self.unresolved: dict[str, tuple[Scope, list[Reference]]] = {}  # node -> its inputs as written
         self.shapes: dict[str, Shape] = {"input": input_shape}  # inferred on demand, for in_channels
+        self.layers: dict = {}  # the layers made for those shapes, by type and arguments (graph.make_node)
+        self.entries: dict[int, tuple] = {}  # each layer entry as read (split_entry)
+        self.words: dict[tuple[str, Loc], Mapping] = {}  # the entries written as a bare word ('relu')
         self.block_path: list[str] = []  # the blocks being expanded, outermost first
 
     # names ---------------------------------------------------------------------------------
@@ -332,7 +337,7 @@ class Expander:
     def shape_of(self, name: str, key: str) -> Shape:
         """Output shape of an emitted layer, inferred from what it reads on demand and memoized; the graph
         infers every shape again once the whole spec is expanded."""
-        from .graph import make_node, output_shape  # graph builds on this module; one node is all we need here
+        from .graph import make_layer, output_shape  # graph builds on this module; one layer is all we need here
         path, on_path = [name], {name}
         while path:
             current = path[-1]
@@ -349,8 +354,8 @@ class Expander:
                 path.append(waiting[0])
                 on_path.add(waiting[0])
                 continue
-            node = make_node(node_spec)
-            self.shapes[current] = output_shape(node, [self.shapes[i] for i in node_spec.inputs])
+            layer = make_layer(node_spec, self.layers)
+            self.shapes[current] = output_shape(layer, [self.shapes[i] for i in node_spec.inputs], node_spec)
         return self.shapes[name]
 
     def resolve_now(self, node: NodeSpec, key: str) -> None:
@@ -384,16 +389,19 @@ class Expander:
         return previous
 
     def expand_entry(self, entry: Any, loc: Loc, scope: Scope, previous: str) -> str:
-        if isinstance(entry, str):
-            entry = _as_mapping({"type": entry}, loc)
+        if isinstance(entry, str):  # one mapping per bare word written, however often its block is used
+            word, entry = entry, self.words.get((entry, loc))
+            if entry is None:
+                entry = self.words[word, loc] = _as_mapping({"type": word}, loc)
         if not isinstance(entry, Mapping):
             raise SpecError(f"a layer must be a mapping with a 'type' or a layer type name, not {entry!r}", loc)
         type_name, arguments, argument_locs = self.split_entry(entry, scope)
         references = self.input_references(entry, previous, loc)
         count = self.repeat_count(entry, self.names(scope.values, references[0], scope))
         if len(self.nodes) + count > MAX_LAYERS:
-            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers with repeat={count:,} here; "
-                            "refusing to expand it", entry.locs["repeat"])
+            repeat = f" with repeat={count:,}" if "repeat" in entry else ""
+            raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers{repeat} here; refusing to expand "
+                            "it", entry.locs.get("repeat", loc))
         first = entry.get("first")
         if first is not None and not isinstance(first, Mapping):
             raise SpecError("first must be a mapping of argument overrides", entry.locs["first"])
@@ -402,7 +410,7 @@ class Expander:
         if first is not None:
             check_not_split(first, first.locs, None)
         base_name = entry.get("name")  # may start with a digit: PyTorch names nn.Sequential's children '0', '1'
-        if base_name is not None and (not isinstance(base_name, str) or not re.fullmatch(r"\w[\w.\-]*", base_name)):
+        if base_name is not None and (not isinstance(base_name, str) or not _NAME.fullmatch(base_name)):
             raise SpecError(f"a name must be a word (letters, digits, _ . -). Received: name={base_name!r}",
                             entry.locs["name"])
         if base_name is None:
@@ -519,7 +527,17 @@ class Expander:
 
     # pieces of an entry ----------------------------------------------------------------------
     def split_entry(self, entry: Mapping, scope: Scope) -> tuple[str, dict, dict]:
-        """(type or block name, its arguments, their locations) from either layer form."""
+        """(type or block name, its arguments, their locations) from either layer form. What does not depend on
+        the scope is read once per entry: a block instantiated 10,000 times has the same entries each time."""
+        read = self.entries.get(id(entry))
+        if read is None or read[0] is not entry:  # the entry is kept with it, so its id stays its own
+            read = self.entries[id(entry)] = (entry, *self.read_entry(entry))
+        _, written, type_loc, arguments, locs, layer = read
+        return self.layer_type(written, type_loc, scope, layer), arguments, locs
+
+    @staticmethod
+    def read_entry(entry: Mapping) -> tuple[Any, Loc, dict, dict, str | None]:
+        """(type as written, where, arguments, their locations, the layer's name) of an entry."""
         if "type" in entry:
             written = entry["type"]
             arguments = {k: v for k, v in entry.items() if k not in LAYER_KEYS}
@@ -542,7 +560,7 @@ class Expander:
                                 entry.locs[written])
         layer = entry.get("name") if isinstance(entry.get("name"), str) else None
         check_not_split(arguments, locs, layer)
-        return self.layer_type(written, type_loc, scope, layer), arguments, locs
+        return written, type_loc, arguments, locs, layer
 
     def layer_type(self, written: Any, loc: Loc, scope: Scope, layer: str | None) -> str:
         """The layer type or block that ``type:`` names, directly or through an argument (``type: act``)."""
@@ -642,7 +660,8 @@ def check_not_split(arguments: dict, locs: dict, layer: str | None) -> None:
     keys = list(arguments)
     for i, key in enumerate(keys):
         parts = [arguments[key]]
-        if not isinstance(parts[0], str) or _open_brackets(parts[0]) <= 0:
+        if not isinstance(parts[0], str) or ("(" not in parts[0] and "[" not in parts[0]) \
+                or _open_brackets(parts[0]) <= 0:
             continue
         for follower in keys[i + 1:]:
             if arguments[follower] is not None:
