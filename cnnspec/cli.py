@@ -154,7 +154,7 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
                                                    "than --dtype's): compute- or memory-bound, at least "
                                                    "max(FLOPs / peak, bytes / bandwidth)."),
             set: Optional[List[str]] = SetOption):
-    """Per-layer output shape, params, MACs, FLOPs, memory and receptive field, with totals.
+    """Per-layer output shape, params, MACs, FLOPs, memory, traffic and receptive field, with totals.
 
     On a terminal the table fits its width (figures rounded, columns hidden, with a note); piped, or
     with --format, every figure is exact."""

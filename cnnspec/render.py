@@ -266,7 +266,9 @@ def records(analysis: Analysis) -> list[dict]:
     return [{"name": r.name, "type": r.type, "block": r.block, "inputs": tuple(r.inputs), "output": format_shape(r.shape),
              "shape": tuple(r.shape), "params": r.params, "trainable": r.trainable, "bias": r.bias,
              "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "values": r.values, "memory": r.memory,
-             "receptive_field": None if r.receptive_size == "-" else r.receptive_size, "warnings": list(r.warnings)}
+             "receptive_field": None if r.receptive_size == "-" else r.receptive_size, "warnings": list(r.warnings),
+             "bytes_read": r.bytes_read, "bytes_written": r.bytes_written, "intensity": r.intensity,
+             "seconds": r.seconds, "bound": r.bound}
             for r in analysis.rows]
 
 

@@ -92,6 +92,7 @@ def test_to_pandas_is_one_row_per_layer():
     assert frame["macs"].sum() == analysis.totals.macs and frame["params"].dtype.kind == "i"
     assert frame.loc["block1.conv.0.conv", "receptive_field"] == "3x3" and frame.loc["block1.pool", "shape"] == (
         64, 112, 112)
+    assert frame["bytes_read"].sum() == analysis.totals.bytes_read and frame.loc["fc6", "intensity"] < 1
 
 
 def test_to_pandas_without_pandas_says_how_to_get_it(monkeypatch):
