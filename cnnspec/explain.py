@@ -129,7 +129,11 @@ def explain_network(graph: Graph, analysis: Analysis) -> list[Section]:
                                             else ""))
     section.formulas.append(Formula("bytes", times(Term("memory", Num(totals.memory)), Num(analysis.bytes_per_value)),
                                     note=f"forward memory per image in {analysis.dtype}"))
-    section.notes += [text for figure in FIGURES if (text := where(figure, groups, getattr(totals, figure)))]
+    traffic = f"one inference forward of batch {analysis.training.batch} in {analysis.dtype}"
+    section.formulas += [sum_formula(figure, groups, traffic) for figure in ("bytes_read", "bytes_written")
+                         if getattr(totals, figure)]
+    section.notes += [text for figure in (*FIGURES, "bytes_read")
+                      if (text := where(figure, groups, getattr(totals, figure)))]
     section.notes.append(f"peak live memory: {analysis.peak_memory:,} values "
                          f"({analysis.peak_memory * analysis.bytes_per_value:,} bytes) while {analysis.peak_at} runs")
     return [section, training_section(analysis), *branch_sections(graph, analysis, "")]

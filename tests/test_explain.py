@@ -186,7 +186,9 @@ def test_totals_are_sums_of_their_parts_and_training_memory_is_read_from_the_ana
     network, training = explain.explain(graph, analysis, [])
     values = {f.figure: evaluate(f.to_dict()["substituted"]) for f in network.formulas}
     assert values == {"params": 138_357_544, "macs": 15_470_264_320, "flops": analysis.totals.flops,
-                      "memory": 15_237_608, "bytes": 60_950_432}
+                      "memory": 15_237_608, "bytes": 60_950_432,
+                      "bytes_read": analysis.totals.bytes_read, "bytes_written": analysis.totals.bytes_written}
+    assert analysis.totals.bytes_read == sum(row.bytes_read for row in analysis.rows)
     assert "params: most in fc6, 102,764,544 (74%)" in network.notes
     assert "memory (values): most in block1, 7,225,344 (47%)" in network.notes
     assert f"peak live memory: {analysis.peak_memory:,} values" in network.notes[-1]
