@@ -53,16 +53,21 @@ def graph_of(spec: SpecSource, input_shape: Shape | None = None, overrides: dict
 
 
 def analyze(spec: SpecSource, *, input_shape: Shape | None = None, overrides: dict[str, Any] | None = None,
-            dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum", roofline: str | None = None) -> Analysis:
+            dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum", roofline: str | None = None,
+            precision: str | None = None, memory_device: str = "cuda") -> Analysis:
     """Every layer's output shape, params, MACs, FLOPs, memory, traffic and receptive field, with totals.
 
     ``spec``: a path, a built-in name or a Graph. ``dtype`` (fp32, fp16, bf16, int8, fp64) sets the
-    bytes per value of memory figures; ``batch`` and ``optimizer`` (sgd, sgd-momentum, adam, adamw)
-    those of the training-memory estimate, ``batch`` that of the traffic too. ``roofline`` (h100, h200,
-    a100, l4, t4, cpu; 'h100:tf32' for another dtype's peak) adds a roofline estimate of each layer's
-    time. Bad input raises SpecError (file, line, layer).
+    bytes per value of memory figures; ``precision`` (fp32, bf16-mixed, fp16-mixed, bf16, fp16: see
+    cnnspec.memory.PRECISIONS) instead prices them as training stores them, autocast's mixed modes with
+    fp32 weights, gradients and optimizer state; ``batch`` and ``optimizer`` (sgd, sgd-momentum, adam,
+    adamw) set those of the training memory, ``batch`` that of the traffic too; ``memory_device`` ('cuda'
+    or 'cpu') whose autocast lists and optimizer implementation apply. ``roofline`` (h100, h200, a100, l4,
+    t4, cpu; 'h100:tf32' for another dtype's peak) adds a roofline estimate of each layer's time. Bad input
+    raises SpecError (file, line, layer).
     """
-    return _analyze_graph(graph_of(spec, input_shape, overrides), dtype, batch, optimizer, roofline)
+    return _analyze_graph(graph_of(spec, input_shape, overrides), dtype, batch, optimizer, roofline, precision,
+                          memory_device)
 
 
 def build(spec: SpecSource, *, seed: int = 0, init: str | None = None, device: str | torch.device | None = None,

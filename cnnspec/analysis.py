@@ -4,10 +4,14 @@ Plain data: the CLI, the renderers, ``check``, ``compare`` and the Python API al
 ``Analysis`` and never recompute a number.
 
 Memory conventions (cs231n's VGG table): forward memory counts every tensor a forward pass
-creates, the input included, once; in-place activations and views (flatten, dropout at inference)
-create none. Peak memory is the largest set of tensors alive at once when the layers run in
-topological order and each tensor is freed after its last reader. Training memory for a batch is
-an estimate: weights + gradients + optimizer state + every forward tensor kept for backward.
+creates, the input included, once, in values; in-place activations and views (flatten, dropout at
+inference) create none. Peak memory is the largest set of layer outputs alive at once when the layers
+run in topological order and each is freed after its last reader (values, no temporaries).
+
+In bytes, as PyTorch spends them (``footprint``, cnnspec/memory.py): the dtypes of a precision mode,
+what autograd keeps for backward (each storage once), the eager peaks of an eval forward and of a
+training step. Training memory is weights + gradients + optimizer state + the tensors kept for backward;
+the step's peak, from the liveness of backward with the activations' gradients, is beside it.
 
 Traffic (``bytes_read``, ``bytes_written``) is for one inference forward of the batch: each layer's
 ``traffic`` (activations per image, weights once), priced at the dtype; arithmetic intensity is the batch's
@@ -21,6 +25,7 @@ from typing import Any
 
 from . import roofline as rooflines
 from .graph import Graph
+from .memory import OPTIMIZER_STATES, PRECISIONS, PURE, Footprint, footprint
 from .receptive import ReceptiveField
 from .shape import Shape, numel
 from .spec import gc_paused
@@ -28,8 +33,6 @@ from .spec import gc_paused
 CONVENTION = ("MACs = multiply-accumulates of conv and linear layers, bias excluded (torchvision's GFLOPS, "
               "fvcore's flops); FLOPs = 2 x MACs + bias, norm, activation, pooling and merge ops")
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
-OPTIMIZER_STATES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
-"""Values of optimizer state per trainable parameter (momentum buffer; Adam's two moments)."""
 
 
 @dataclass
@@ -77,17 +80,22 @@ class Totals:
 
 @dataclass
 class TrainingMemory:
-    """Bytes for one training step at ``batch`` images (an estimate; see the module docstring)."""
+    """Bytes for one training step at ``batch`` images in ``precision`` (see the module docstring)."""
     batch: int
     optimizer: str
-    weights: int
+    precision: str
+    weights: int  # parameters and buffers
     gradients: int
     optimizer_state: int
-    activations: int
+    activations: int  # kept for backward
+    peak: int  # the step's peak: forward, backward with the activations' gradients, or the optimizer's step
+    peak_at: str
+
+    TERMS = ("weights", "gradients", "optimizer_state", "activations")
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer_state + self.activations
+        return sum(getattr(self, term) for term in self.TERMS)
 
 
 @dataclass
@@ -102,6 +110,7 @@ class Analysis:
     peak_memory: int  # values alive at once, at most, during inference
     peak_at: str  # the layer running at that moment
     training: TrainingMemory
+    footprint: Footprint  # bytes at the batch, as PyTorch spends them
     convention: str = CONVENTION
     blocks: dict[str, str] = field(default_factory=dict)  # block instance ('layer1.0') -> its type ('bottleneck')
     output_totals: dict[str, Totals] = field(default_factory=dict)
@@ -114,8 +123,13 @@ class Analysis:
         return DTYPE_BYTES[self.dtype]
 
     @property
+    def precision(self) -> str:
+        return self.footprint.precision
+
+    @property
     def weight_bytes(self) -> int:
-        return (self.totals.params + self.totals.buffers) * self.bytes_per_value
+        """Parameters in the weights' dtype (fp32 in a mixed mode), buffers in theirs."""
+        return self.footprint.weights + self.footprint.buffers
 
     def row(self, name: str) -> Row:
         return next(row for row in self.rows if row.name == name)
@@ -150,6 +164,8 @@ class Analysis:
         data["totals"] = dict(vars(self.totals))
         data["output_totals"] = {name: dict(vars(totals)) for name, totals in self.output_totals.items()}
         data["training"] = {**vars(self.training), "total": self.training.total}
+        data["footprint"] = dict(vars(self.footprint))
+        data["precision"] = self.precision
         data["memory_bytes"] = self.totals.memory * self.bytes_per_value
         data["peak_memory_bytes"] = self.peak_memory * self.bytes_per_value
         data["weight_bytes"] = self.weight_bytes
@@ -174,13 +190,19 @@ def _field_dict(field_: ReceptiveField | None) -> dict | None:
 
 @gc_paused
 def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = "sgd-momentum",
-            roofline: str | None = None) -> Analysis:
+            roofline: str | None = None, precision: str | None = None, memory_device: str = "cuda") -> Analysis:
     """``roofline``: a device of roofline.DEVICES ('h100', or 'h100:tf32' to price the arithmetic at
-    another dtype's peak than ``dtype``'s)."""
+    another dtype's peak than ``dtype``'s). ``precision`` (a mode of cnnspec.memory.PRECISIONS) prices the
+    bytes; without it, everything is in ``dtype``. ``memory_device`` says whose autocast lists and optimizer
+    implementation apply ('cuda' or 'cpu')."""
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPE_BYTES)}. Received: dtype={dtype!r}")
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}. Received: {optimizer!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}. Received: {precision!r}")
+    mode = PRECISIONS[precision or PURE[dtype]]
+    dtype = mode.low
     device = rooflines.choose(roofline, dtype) if roofline else None
     fields = receptive_fields(graph)
     counted: dict[tuple, tuple] = {}
@@ -198,13 +220,12 @@ def analyze(graph: Graph, dtype: str = "fp32", batch: int = 1, optimizer: str = 
         output_totals[name] = (dataclasses.replace(totals) if len(feeding) == len(rows)  # fed by every layer
                                else sum_rows([by_name[n] for n in feeding]))
     peak, peak_at = peak_memory(graph)
-    size = DTYPE_BYTES[dtype]
-    training = TrainingMemory(batch, optimizer, weights=(totals.params + totals.buffers) * size,
-                              gradients=totals.trainable * size,
-                              optimizer_state=OPTIMIZER_STATES[optimizer] * totals.trainable * size,
-                              activations=batch * totals.memory * size)
+    spent = footprint(graph.nodes, graph.outputs, mode, memory_device, batch, optimizer)
+    training = TrainingMemory(batch, optimizer, mode.name, spent.weights + spent.buffers, spent.gradients,
+                              spent.optimizer_state, spent.saved, spent.step_peak, spent.step_peak_at)
     return Analysis(graph.name, graph.path, graph.input_shape, graph.outputs, dtype, rows, totals, peak, peak_at,
-                    training, blocks=dict(graph.spec.blocks), output_totals=output_totals, roofline=estimate)
+                    training, spent, blocks=dict(graph.spec.blocks), output_totals=output_totals,
+                    roofline=estimate)
 
 
 def price_traffic(row: Row, traffic, batch: int, activation_bytes: int, weight_bytes: int) -> None:

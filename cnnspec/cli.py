@@ -44,6 +44,28 @@ class DType(str, enum.Enum):
     int8 = "int8"
 
 
+class PrecisionMode(str, enum.Enum):
+    fp32 = "fp32"
+    bf16_mixed = "bf16-mixed"
+    fp16_mixed = "fp16-mixed"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+PrecisionOption = typer.Option(None, "--precision", help="How training stores values: bf16-mixed and fp16-mixed "
+                               "autocast (weights, gradients and optimizer state fp32), fp32, bf16 and fp16 hold "
+                               "everything in one dtype. Default: everything in --dtype.")
+
+
+def pricing(dtype: DType, precision: Optional[PrecisionMode]) -> dict:
+    """The analysis' dtype and precision: --precision sets both; with --dtype too, they must agree."""
+    if precision is None:
+        return {"dtype": dtype.value}
+    if dtype is not DType.fp32 and dtype.value != precision.value:
+        raise SpecError(f"--dtype {dtype.value} and --precision {precision.value} disagree; give one of them")
+    return {"precision": precision.value}
+
+
 class Optimizer(str, enum.Enum):
     sgd = "sgd"
     sgd_momentum = "sgd-momentum"
@@ -141,6 +163,7 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
                                                                           "training-memory estimate, the memory "
                                                                           "traffic and the roofline."),
             dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
+            precision: Optional[PrecisionMode] = PrecisionOption,
             optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory."),
             ops: Ops = typer.Option(Ops.both, help="Operation counts to show: macs (multiply-accumulates of conv "
                                     "and linear, as torchvision and fvcore), flops (2 x MACs + elementwise work), "
@@ -166,7 +189,8 @@ def analyze(spec: str = SpecArgument, format: Format = typer.Option(Format.table
     if output is not None:
         graph = only_feeding(graph, output)
     try:
-        result = run(graph, dtype.value, batch, optimizer.value, roofline)
+        result = run(graph, batch=batch, optimizer=optimizer.value, roofline=roofline,
+                     **pricing(dtype, precision))
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="'--roofline'") from None
     default = render.ROOFLINE_COLUMNS if roofline else render.DEFAULT_COLUMNS
@@ -402,11 +426,34 @@ def import_model(source: str = typer.Argument(..., help="MODULE:CALLABLE (mypkg.
 @app.command()
 def verify(specs: List[str] = typer.Argument(..., help="Spec files or built-in names."),
            details: bool = typer.Option(False, "--details", help="The table of every layer, not only the "
-                                        "disagreeing ones.")):
-    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer.
+                                        "disagreeing ones."),
+           memory: bool = typer.Option(False, "--memory", help="Measure memory instead: kept for backward, an eval "
+                                       "forward, a training step (docs/memory.md)."),
+           batch: int = typer.Option(2, min=1, help="With --memory: the batch size."),
+           precision: PrecisionMode = typer.Option(PrecisionMode.fp32, help="With --memory: fp32, bf16-mixed ..."),
+           optimizer: Optimizer = typer.Option(Optimizer.adam, help="With --memory: the optimizer of the step."),
+           fake: bool = typer.Option(False, "--fake", help="With --memory: measure on fake tensors (shapes and "
+                                     "lifetimes, nothing allocated), for models too large for memory."),
+           allocator: bool = typer.Option(False, "--allocator", help="With --memory: also the CPU allocator's peaks "
+                                          "(torch.profiler), shown beside, not held to a tolerance.")):
+    """Compare the analyzer's params, shapes and MACs with PyTorch's and fvcore's, layer by layer; with
+    --memory, its memory figures with what the built model spends on the CPU.
 
     One verdict line per model, then the layers that disagree (every layer with --details)."""
     from . import render
+    if memory:
+        measuring = import_torch_module("memory", "verify --memory")
+        failed = False
+        for spec in specs:
+            result = measuring.verify_memory(load_graph(spec), precision.value, batch, optimizer.value, fake,
+                                             allocator)
+            echo(measuring.memory_text(result, details))
+            for figure in result.figures:
+                if not figure.ok:
+                    failed = True
+                    sys.stderr.write(f"{result.name}: {measuring.QUANTITIES[figure.quantity]} off by "
+                                     f"{figure.error:+.2%} (tolerance {figure.tolerance:.0%})\n")
+        raise typer.Exit(1 if failed else 0)
     checker = import_torch_module("verify", "verify")
     options = render.text_options(sys.stdout)
     failed = False
@@ -494,6 +541,7 @@ def explain(targets: Optional[List[str]] = typer.Argument(None, help="A spec, th
                                                  help="text, md (LaTeX math for notes and Jupyter) or json."),
             input: Optional[str] = InputOption, set: Optional[List[str]] = SetOption,
             dtype: DType = typer.Option(DType.fp32, help="Bytes per value for memory figures."),
+            precision: Optional[PrecisionMode] = PrecisionOption,
             batch: int = typer.Option(1, min=1, help="Batch size for the training memory."),
             optimizer: Optimizer = typer.Option(Optimizer.sgd_momentum, help="Optimizer state in training memory.")):
     """Show the working: every figure as a formula with the layer's numbers in, and totals as sums."""
@@ -503,10 +551,12 @@ def explain(targets: Optional[List[str]] = typer.Argument(None, help="A spec, th
         if targets or not spec:
             raise SpecError("explain --table FILE takes --spec SPEC, and no other spec or layers")
         graph = load_graph(spec, input, set)
-        sections = explaining.explain_table(table, graph, run(graph, dtype.value, batch, optimizer.value))
+        analysis = run(graph, batch=batch, optimizer=optimizer.value, **pricing(dtype, precision))
+        sections = explaining.explain_table(table, graph, analysis)
     elif targets:
         graph = load_graph(targets[0], input, set)
-        sections = explaining.explain(graph, run(graph, dtype.value, batch, optimizer.value), targets[1:])
+        analysis = run(graph, batch=batch, optimizer=optimizer.value, **pricing(dtype, precision))
+        sections = explaining.explain(graph, analysis, targets[1:])
     else:
         raise SpecError("explain takes a spec (then layers or blocks), or --table FILE --spec SPEC")
     if format is ExplainFormat.json:

@@ -10,7 +10,7 @@ Markdown with LaTeX math, or JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .analysis import Analysis, Row
@@ -142,9 +142,8 @@ def explain_network(graph: Graph, analysis: Analysis) -> list[Section]:
 def training_section(analysis: Analysis) -> Section:
     """The training-memory estimate, term by term, as the Analysis holds it."""
     training = analysis.training
-    terms = [Term(f.name, Num(getattr(training, f.name))) for f in fields(training)
-             if isinstance(getattr(training, f.name), int) and f.name != "batch"]
-    return Section(f"training memory, batch {training.batch}, {training.optimizer} ({analysis.dtype})",
+    terms = [Term(name, Num(getattr(training, name))) for name in training.TERMS]
+    return Section(f"training memory, batch {training.batch}, {training.optimizer} ({training.precision})",
                    [Formula("training", total(terms), note="bytes")], subject="training")
 
 

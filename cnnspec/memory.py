@@ -42,7 +42,10 @@ PRECISIONS = {p.name: p for p in (
     Precision("bf16", "bf16", "bf16", False, "everything in bf16 (model.to(torch.bfloat16))"),
     Precision("fp16", "fp16", "fp16", False, "everything in fp16 (model.half())"),
     Precision("int8", "int8", "int8", False, "every value priced at one byte"),
+    Precision("fp64", "fp64", "fp64", False, "everything in fp64 (model.double())"),
 )}
+PURE = {p.low: p.name for p in PRECISIONS.values() if not p.autocast}
+"""The precision that holds everything in one dtype, by dtype (``analyze(dtype=...)``)."""
 DEVICES = ("cuda", "cpu")
 """Whose rules apply where PyTorch's differ by device: autocast's lists, dropout's mask, the optimizer."""
 
@@ -166,3 +169,228 @@ def creates_in_training(node: Node) -> bool:
     """Layers that are views at inference but compute a new tensor in training (dropout's product)."""
     return node.layer.memory == "view" and any(s.tensor == "own" and s.per_image for s in
                                                 node.layer.saved_for_backward(node.in_shapes, node.out_shape, "cpu"))
+
+
+OPTIMIZER_STATES = {"sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+"""Values of optimizer state per trainable parameter (momentum buffer; Adam's two moments)."""
+
+
+@dataclass
+class Footprint:
+    """Bytes PyTorch holds for a batch of ``batch`` images, as the built model runs (see the module docstring).
+
+    Inference is an eval forward under ``torch.no_grad``; a training step is ``zero_grad(set_to_none=True)``,
+    the forward, the loss (the outputs' sum: its gradient is a broadcast scalar), backward and the optimizer's
+    step, once its state exists."""
+    precision: str
+    device: str
+    batch: int
+    optimizer: str
+    weights: int  # parameters, in the weights' dtype
+    buffers: int  # at their own dtypes: running statistics as the weights, num_batches_tracked int64
+    gradients: int
+    optimizer_state: int
+    saved: int  # kept for backward, each storage once
+    eval_created: int  # every tensor an eval forward creates (outputs, autocast's copies), the input excluded
+    eval_peak: int  # most bytes of activations alive at once in an eval forward, the input included
+    eval_peak_at: str
+    step_peak: int  # most bytes alive at once in a training step, weights and optimizer state included
+    step_peak_at: str
+
+
+def footprint(nodes: list[Node], outputs: list[str], precision: Precision, device: str, batch: int,
+              optimizer: str) -> Footprint:
+    weights = Walk(nodes, precision, device, 1, False)
+    params = sum(n.layer.params(n.in_shapes) for n in nodes)
+    trainable = sum(n.layer.params(n.in_shapes) for n in nodes if n.trainable)
+    integers = sum(n.layer.integer_buffers(n.in_shapes) for n in nodes)
+    floats = sum(n.layer.buffers(n.in_shapes) for n in nodes) - integers
+    state = OPTIMIZER_STATES[optimizer] * weights.nbytes(trainable, precision.weights, False)
+    fixed = Fixed(weights.nbytes(params, precision.weights, False),
+                  weights.nbytes(floats, precision.weights, False) + weights.nbytes(integers, "int64", False),
+                  weights.nbytes(trainable, precision.weights, False), state)
+    created, eval_peak, eval_at = inference(Walk(nodes, precision, device, batch, False), outputs)
+    train = Walk(nodes, precision, device, batch, True)
+    kept = kept_for_backward(train)
+    step_peak, step_at = training_step(train, outputs, kept, fixed, optimizer)
+    return Footprint(precision.name, device, batch, optimizer, fixed.weights, fixed.buffers, fixed.gradients,
+                     fixed.state, sum(t.nbytes for t in kept.values()), created, eval_peak, eval_at, step_peak, step_at)
+
+
+@dataclass
+class Fixed:
+    weights: int
+    buffers: int
+    gradients: int
+    state: int
+
+
+def kept_for_backward(walk: Walk) -> dict[str, Tensor]:
+    """Every storage autograd keeps, once, owned by its first saver in the forward order."""
+    kept: dict[str, Tensor] = {}
+    for node in walk.order:
+        for tensor in walk.saved(node):
+            kept.setdefault(tensor.name, tensor)
+    return kept
+
+
+def last_readers(walk: Walk, outputs: list[str]) -> dict[str, int]:
+    """The step after which each storage is dropped: its last reader's, as the builder's forward drops names;
+    the outputs live to the end, and so does a tensor nobody reads (the builder never drops it)."""
+    end = len(walk.order)
+    last: dict[str, int] = {}
+    for index, node in enumerate(walk.order):
+        last[walk.storage[node.name]] = max(last.get(walk.storage[node.name], index), index)
+        for name in node.inputs:
+            last[walk.storage[name]] = max(last.get(walk.storage[name], index), index)
+        if not node.consumers:
+            last[walk.storage[node.name]] = end
+    for name in outputs:
+        last[walk.storage[name]] = end
+    return last
+
+
+def transients(walk: Walk, node: Node, kept: dict[str, Tensor] | None = None) -> int:
+    """Bytes a layer allocates while it runs and frees when it returns: autocast's copies of its inputs and,
+    at inference, its own tensors and the copies of frozen weights, unless autograd keeps them. (Autocast caches
+    the copy of a weight that requires grad until the autocast region ends, under no_grad too.)"""
+    copies = walk.casts(node)
+    if kept is None:
+        copies += [walk.weight_copy(node)] if walk.weight_copy(node) and not node.trainable else []
+        copies += [Tensor(f"{node.name}:{item.what}", walk.nbytes(item.values, walk.own_dtype(node, item.dtype),
+                                                                  item.per_image), node.name)
+                   for item in node.layer.inference_tensors(node.in_shapes, node.out_shape, walk.device)]
+    return sum(t.nbytes for t in copies if kept is None or t.name not in kept)
+
+
+def inference(walk: Walk, outputs: list[str]) -> tuple[int, int, str]:
+    """Bytes an eval forward creates, its peak of live activations (the input included) and where."""
+    last = last_readers(walk, outputs)
+    first = walk.order[0]
+    alive = walk.tensor_bytes(first.name)
+    created, peak, peak_at = 0, alive, first.name
+    freed: dict[int, list[str]] = {}
+    for name, index in last.items():
+        if name != first.name:  # the caller holds the input
+            freed.setdefault(index, []).append(name)
+    for index, node in enumerate(walk.order[1:], 1):
+        new = walk.tensor_bytes(node.name) if walk.storage[node.name] == node.name else 0
+        copy = walk.weight_copy(node)
+        new += copy.nbytes if copy and node.trainable else 0  # cached until the forward ends
+        extra = transients(walk, node)
+        created += new + extra
+        alive += new
+        if alive + extra > peak:
+            peak, peak_at = alive + extra, node.name
+        alive -= sum(walk.tensor_bytes(name) for name in freed.get(index, ()))
+    return created, peak, peak_at
+
+
+def training_step(walk: Walk, outputs: list[str], kept: dict[str, Tensor], fixed: Fixed,
+                  optimizer: str) -> tuple[int, str]:
+    """The most bytes alive in a training step, and when: the forward (saved tensors pile up), backward in
+    reverse order (saved tensors freed after their first saver's backward, gradients of weights added, those
+    of activations passed back), or the optimizer's step."""
+    base = fixed.weights + fixed.buffers + fixed.state
+    peak, peak_at = forward_peak(walk, outputs, kept, base)
+    backward, backward_at = backward_peak(walk, outputs, kept, base)
+    if backward > peak:
+        peak, peak_at = backward, backward_at
+    step = base + fixed.gradients + optimizer_scratch(walk, optimizer)
+    return (step, "optimizer step") if step > peak else (peak, peak_at)
+
+
+def forward_peak(walk: Walk, outputs: list[str], kept: dict[str, Tensor], base: int) -> tuple[int, str]:
+    last = last_readers(walk, outputs)
+    first = walk.order[0]
+    alive = base + walk.tensor_bytes(first.name)
+    peak, peak_at = alive, first.name
+    freed: dict[int, list[str]] = {}
+    for name, index in last.items():
+        if name not in kept and name != first.name:  # the caller holds the input
+            freed.setdefault(index, []).append(name)
+    activations = set(walk.storage.values())
+    for index, node in enumerate(walk.order[1:], 1):
+        new = walk.tensor_bytes(node.name) if walk.storage[node.name] == node.name else 0
+        saved_here = sum(t.nbytes for t in walk.saved(node) if kept[t.name].owner == node.name
+                         and t.name not in activations)  # own tensors, cast and weight copies
+        alive += new + saved_here
+        extra = transients(walk, node, kept if walk.requires_grad[node.name] else None)  # no grad: as at inference
+        if alive + extra > peak:
+            peak, peak_at = alive + extra, node.name
+        alive -= sum(walk.tensor_bytes(name) for name in freed.get(index, ()))
+    return peak, f"forward {peak_at}"
+
+
+def backward_peak(walk: Walk, outputs: list[str], kept: dict[str, Tensor], base: int) -> tuple[int, str]:
+    """Backward as autograd's engine runs it on one device: the nodes in reverse order of the forward."""
+    freed_after: dict[str, list[Tensor]] = {}
+    for tensor in kept.values():
+        freed_after.setdefault(tensor.owner, []).append(tensor)
+    saved = sum(t.nbytes for t in kept.values())
+    first = walk.order[0].name
+    if walk.storage[first] not in kept:
+        base += walk.tensor_bytes(first)  # the caller holds the input
+    gradients = 0
+    grad_of: dict[str, str] = {name: "loss" for name in outputs}  # activation -> the storage of its gradient
+    sizes: dict[str, int] = {"loss": 0}  # the loss's gradient, broadcast to the outputs: no storage
+    users: dict[str, int] = {"loss": len(outputs)}
+    peak, peak_at = 0, "backward"
+
+    def release(storage: str) -> None:
+        users[storage] -= 1
+        if not users[storage]:
+            del users[storage], sizes[storage]
+
+    for node in reversed(walk.order):
+        if not walk.requires_grad[node.name] or node.name not in grad_of:
+            continue
+        weight_grad = walk.nbytes(node.layer.params(node.in_shapes), walk.precision.weights, False) \
+            if node.trainable else 0
+        copy = walk.weight_copy(node)
+        low_grad = copy.nbytes if copy and node.trainable else 0  # the copy's gradient, cast back to fp32
+        through = node.layer.gradient_passes_through() and not creates_in_training(node)
+        incoming = [name for name in dict.fromkeys(node.inputs) if walk.requires_grad[name]]
+        new = {name: 0 if through else walk.nbytes(numel(walk.nodes[name].out_shape), walk.dtype[name])
+               for name in incoming}
+        target = walk.cast_target(node)
+        cast_grads = 0 if through or not target else sum(  # gradients of autocast's copies, cast back
+            walk.nbytes(numel(walk.nodes[name].out_shape), target) for name in incoming if walk.dtype[name] != target)
+        alive = base + gradients + saved + sum(sizes.values()) + sum(new.values())
+        here = freed_after.get(node.name, ())
+        # the layer's backward; under autocast, then the weight gradient's cast back to fp32 once the node (and
+        # what it saved) is released
+        moments = [alive + cast_grads + (low_grad or weight_grad)]
+        if low_grad:
+            moments.append(alive - sum(t.nbytes for t in here) + low_grad + weight_grad)
+        if max(moments) > peak:
+            peak, peak_at = max(moments), f"backward {node.name}"
+        gradients += weight_grad
+        mine = grad_of.pop(node.name)
+        for name in incoming:
+            if through:
+                storage = mine
+                users[mine] += 1
+            else:
+                storage = f"grad {name} from {node.name}"
+                sizes[storage], users[storage] = new[name], 1
+            if name in grad_of:  # a second reader's gradient: the engine adds the two into a new tensor
+                release(grad_of[name])
+                release(storage)
+                storage = f"grad sum {name} {node.name}"
+                sizes[storage], users[storage] = walk.nbytes(numel(walk.nodes[name].out_shape), walk.dtype[name]), 1
+            grad_of[name] = storage
+        release(mine)
+        saved -= sum(t.nbytes for t in here)
+    return peak, peak_at
+
+
+def optimizer_scratch(walk: Walk, optimizer: str) -> int:
+    """Temporaries of the optimizer's step, which PyTorch runs per tensor on the CPU and as one foreach over
+    all of them on a GPU: Adam's ``exp_avg_sq.sqrt() / bias_correction2_sqrt`` makes two of a parameter's size
+    per tensor, one copy of every parameter in foreach; SGD updates in place."""
+    if optimizer not in ("adam", "adamw"):
+        return 0
+    sizes = [walk.nbytes(node.layer.params(node.in_shapes) - node.layer.bias_params(node.in_shapes),
+                         walk.precision.weights, False) for node in walk.order if node.trainable]
+    return 2 * max(sizes, default=0) if walk.device == "cpu" else sum(sizes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .analysis import Analysis, Row
+from .memory import PRECISIONS
 from .shape import format_shape
 
 UNITS = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")]
@@ -111,6 +112,36 @@ def column_totals(analysis: Analysis, columns: list[str]) -> list[int | str]:
     return totals
 
 
+OPTIMIZER_STATE_NAMES = {"sgd": "", "sgd-momentum": "momentum", "adam": "Adam state", "adamw": "AdamW state"}
+
+
+def priced(analysis: Analysis) -> str:
+    """What is stored in which dtype, in words: 'weights, gradients and Adam state fp32, activations bf16 where
+    autocast lowers them'."""
+    mode = PRECISIONS[analysis.precision]
+    state = OPTIMIZER_STATE_NAMES[analysis.training.optimizer]
+    kept = f"weights, gradients and {state}" if state else "weights and gradients"
+    if mode.autocast:
+        return (f"{analysis.precision}: {kept} {mode.weights}, activations {mode.low} where autocast lowers them, "
+                f"fp32 where it keeps them")
+    return f"{analysis.precision}: everything in {mode.low}"
+
+
+def memory_lines(analysis: Analysis) -> list[str]:
+    """The bytes PyTorch spends (cnnspec/memory.py), each figure named by what it counts."""
+    spent, train = analysis.footprint, analysis.training
+    rules = "CUDA's autocast lists and foreach optimizer" if spent.device == "cuda" else "the CPU's"
+    return [
+        f"Memory as PyTorch spends it, batch {spent.batch}, {priced(analysis)} ({rules}):",
+        f"  eval forward creates {human_bytes(spent.eval_created)}; eager peak {human_bytes(spent.eval_peak)} "
+        f"(at {spent.eval_peak_at}: the built model's order, each tensor freed after its last reader)",
+        f"  training, {train.optimizer}: {human_bytes(train.total)} = weights {human_bytes(train.weights)} + "
+        f"gradients {human_bytes(train.gradients)} + optimizer {human_bytes(train.optimizer_state)} + "
+        f"kept for backward {human_bytes(train.activations)}; step peak {human_bytes(train.peak)} "
+        f"(at {train.peak_at})",
+    ]
+
+
 def summary_lines(analysis: Analysis) -> list[str]:
     t, size = analysis.totals, analysis.bytes_per_value
     last = analysis.row(analysis.outputs[0])
@@ -120,15 +151,13 @@ def summary_lines(analysis: Analysis) -> list[str]:
         f"Input {format_shape(analysis.input_shape)} -> {outputs}",
         f"Params: {grouped(t.params)} ({human(t.params)}); trainable {grouped(t.trainable)}, "
         f"non-trainable {grouped(t.non_trainable)}, buffers {grouped(t.buffers)}; "
-        f"weights {human_bytes(analysis.weight_bytes)} in {analysis.dtype}",
+        f"weights {human_bytes(analysis.weight_bytes)} in {PRECISIONS[analysis.precision].weights}",
         f"MACs: {grouped(t.macs)} ({human(t.macs)})   FLOPs: {grouped(t.flops)} ({human(t.flops)})",
         *per_output_lines(analysis),
         f"Forward memory per image: {grouped(t.memory)} values = {human_bytes(t.memory * size)} in {analysis.dtype}; "
         f"peak live {grouped(analysis.peak_memory)} values = {human_bytes(analysis.peak_memory * size)} "
-        f"(at {analysis.peak_at})",
-        f"Training memory, batch {train.batch}, {train.optimizer}: {human_bytes(train.total)} "
-        f"(weights {human_bytes(train.weights)}, gradients {human_bytes(train.gradients)}, "
-        f"optimizer {human_bytes(train.optimizer_state)}, activations {human_bytes(train.activations)})",
+        f"(at {analysis.peak_at}; layer outputs only, in layer order)",
+        *memory_lines(analysis),
         traffic_line(analysis),
         *roofline_lines(analysis),
         f"Receptive field of {last.name}: {last.receptive_size}" + (

@@ -2,6 +2,7 @@
 import pytest
 
 import cnnspec
+from cnnspec.render import summary_lines
 
 VGG16_ROWS = [  # (output shape, memory in values, params without bias) from the cs231n slide
     ((64, 224, 224), 3_211_264, 1_728), ((64, 224, 224), 3_211_264, 36_864), ((64, 112, 112), 802_816, 0),
@@ -65,10 +66,28 @@ def test_peak_memory_is_two_largest_live_tensors(vgg16):
 
 
 def test_dtype_and_batch_scale_memory():
-    analysis = cnnspec.analyze(cnnspec.load("vgg16"), dtype="fp16", batch=8, optimizer="adam")
-    assert analysis.bytes_per_value == 2
-    assert analysis.training.activations == 8 * 15_237_608 * 2
+    graph = cnnspec.load("vgg16")
+    analysis = cnnspec.analyze(graph, dtype="fp16", batch=8, optimizer="adam")
+    assert analysis.bytes_per_value == 2 and analysis.precision == "fp16"
+    one = cnnspec.analyze(graph, dtype="fp16", batch=1, optimizer="adam")
+    assert analysis.training.activations == 8 * one.training.activations  # VGG keeps nothing per batch
     assert analysis.training.optimizer_state == 2 * 138_357_544 * 2
+
+
+def test_mixed_precision_keeps_weights_gradients_and_adam_state_fp32():
+    """torch.autocast lowers activations, never the parameters, their gradients or the optimizer's state."""
+    graph = cnnspec.load("resnet50")
+    mixed = cnnspec.analyze(graph, batch=32, optimizer="adam", precision="bf16-mixed")
+    pure = cnnspec.analyze(graph, batch=32, optimizer="adam", precision="bf16")
+    params, trainable = 25_557_032, 25_557_032
+    batch_norms = sum(row.type == "batchnorm2d" for row in mixed.rows)
+    float_buffers = mixed.totals.buffers - batch_norms
+    assert mixed.training.gradients == 4 * trainable and mixed.training.optimizer_state == 2 * 4 * trainable
+    assert mixed.training.weights == 4 * params + 4 * float_buffers + 8 * batch_norms  # num_batches_tracked: int64
+    assert pure.training.weights == 2 * params + 2 * float_buffers + 8 * batch_norms
+    assert pure.training.optimizer_state == 2 * 2 * trainable
+    assert mixed.training.activations < cnnspec.analyze(graph, batch=32, precision="fp32").training.activations
+    assert "bf16-mixed: weights, gradients and Adam state fp32" in "\n".join(summary_lines(mixed))
 
 
 # --- several outputs: totals per output and for all of them ------------------------------------

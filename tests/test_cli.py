@@ -125,3 +125,17 @@ def test_output_option_analyzes_the_layers_that_feed_one_output():
     assert "  fc: 6,624,904 params (6.625M), 1,498,376,192 MACs (1.498G)" in both
     wrong = runner.invoke(app, ["analyze", "googlenet", "--output", "fcc"])
     assert wrong.exit_code == 2 and "'fcc' is not a layer of googlenet" in wrong.output
+
+
+def test_analyze_prices_mixed_precision_training_with_fp32_weights_gradients_and_adam_state():
+    arguments = ["analyze", "resnet50", "--batch", "32", "--optimizer", "adam", "--precision", "bf16-mixed"]
+    text = runner.invoke(app, arguments)
+    assert text.exit_code == 0
+    assert "bf16-mixed: weights, gradients and Adam state fp32, activations bf16 where autocast lowers them" in \
+        " ".join(text.stdout.split())
+    data = json.loads(runner.invoke(app, [*arguments, "--format", "json"]).stdout)
+    training, params = data["training"], data["totals"]["params"]
+    assert (training["gradients"], training["optimizer_state"]) == (4 * params, 8 * params)
+    assert data["precision"] == "bf16-mixed" and data["footprint"]["saved"] == training["activations"]
+    clash = runner.invoke(app, ["analyze", "resnet50", "--dtype", "fp16", "--precision", "bf16-mixed"])
+    assert "--dtype fp16 and --precision bf16-mixed disagree" in str(clash.exception)  # main: exit 2

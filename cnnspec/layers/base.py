@@ -125,6 +125,11 @@ class Layer:
         """Elements of the layer's non-trainable state (BatchNorm's running statistics)."""
         return 0
 
+    def integer_buffers(self, inputs: list[Shape]) -> int:
+        """How many of ``buffers`` are int64 counters (BatchNorm's ``num_batches_tracked``): no cast of the model
+        changes their dtype."""
+        return 0
+
     def macs(self, inputs: list[Shape], out: Shape) -> int:
         return 0
 
@@ -146,6 +151,16 @@ class Layer:
         """The tensors autograd keeps for this layer's backward in training mode on ``device`` ('cpu' or
         'cuda'). No default: a layer type that does not declare it fails the contract test."""
         raise NotImplementedError(f"{self.type_name} does not declare what autograd saves for its backward")
+
+    def inference_tensors(self, inputs: list[Shape], out: Shape, device: str) -> list[Saved]:
+        """Tensors of its own a layer makes beside its output in an eval forward without grad, and drops when
+        it returns (max pooling computes its indices all the same)."""
+        return []
+
+    def gradient_passes_through(self) -> bool:
+        """Backward hands the inputs the output's gradient (or views of it) and computes no tensor: add's
+        gradient is the output's, concat's are slices of it, a view's a view of it."""
+        return self.memory == "view"
 
     def saves_output(self, inputs: list[Shape], out: Shape) -> bool:
         """PyTorch's backward reads this layer's output (ReLU, tanh, sigmoid, softmax), so no layer after it

@@ -56,6 +56,9 @@ class Add(Layer):
     def saved_for_backward(self, inputs, out, device):
         return []
 
+    def gradient_passes_through(self):
+        return True
+
     def formulas(self, inputs, out):
         return [merge_flops(inputs, out, "adds")]
 
@@ -126,6 +129,9 @@ class Concat(Layer):
 
     def saved_for_backward(self, inputs, out, device):
         return []
+
+    def gradient_passes_through(self):
+        return True
 
     def formulas(self, inputs, out):
         axis = self.dim - 1

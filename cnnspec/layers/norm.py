@@ -72,6 +72,9 @@ class BatchNormNd(Layer):
     def buffers(self, inputs):
         return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
 
+    def integer_buffers(self, inputs):
+        return 1 if self.track_running_stats else 0
+
     def flops(self, inputs, out):
         return 2 * numel(out)
 

@@ -53,6 +53,9 @@ class PoolNd(Layer):
     def saved_for_backward(self, inputs, out, device):
         return [saves_input(), *([saves_own("indices", numel(out), "int64")] if self.kind == "max" else [])]
 
+    def inference_tensors(self, inputs, out, device):
+        return [saves_own("indices", numel(out), "int64")] if self.kind == "max" else []
+
     def autocast_policy(self, inputs, device):
         return "fp32" if device == "cpu" and len(inputs[0]) == 4 else None
 
@@ -211,6 +214,9 @@ class AdaptivePoolNd(Layer):
         if self.kind == "max":
             return [saves_input(), saves_own("indices", numel(out), "int64")]
         return [] if numel(out[1:]) == 1 else [saves_input()]
+
+    def inference_tensors(self, inputs, out, device):
+        return [saves_own("indices", numel(out), "int64")] if self.kind == "max" else []
 
     def autocast_policy(self, inputs, device):
         return "fp32" if device == "cpu" and len(inputs[0]) == 4 else None

@@ -879,11 +879,11 @@ def _clock(seconds: float) -> str:
 
 def out_of_memory_advice(graph: Graph, config: TrainConfig, device_bytes: int) -> str:
     """Which batch sizes the analyzer's training-memory estimate fits in 80% of the device's memory."""
-    dtype = "fp32" if config.precision == "fp32" else config.precision
+    precision = {"fp32": "fp32", "bf16": "bf16-mixed", "fp16": "fp16-mixed"}[config.precision]  # autocast
     optimizer = "sgd-momentum" if config.optimizer == "sgd" else config.optimizer
 
     def estimate(batch: int) -> int:
-        return analyze(graph, dtype=dtype, batch=batch, optimizer=optimizer).training.total
+        return analyze(graph, batch=batch, optimizer=optimizer, precision=precision).training.total
 
     fits = [b for b in (2 ** k for k in range(16)) if b < config.batch_size and estimate(b) < 0.8 * device_bytes]
     suggestion = f"try --batch-size {fits[-1]}" if fits else "no batch size fits by the estimate"

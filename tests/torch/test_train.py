@@ -261,8 +261,8 @@ def test_schedules():
 def test_out_of_memory_advice_uses_the_analyzers_estimate():
     graph = load("resnet50")
     config = TrainConfig(batch_size=4096, precision="bf16")
-    per_image = analyze(graph, dtype="bf16", batch=1).training.activations
-    fixed = analyze(graph, dtype="bf16", batch=0).training.total
+    fixed = analyze(graph, precision="bf16-mixed", batch=0).training.total  # autocast, as training runs it
+    per_image = analyze(graph, precision="bf16-mixed", batch=1).training.total - fixed
     fitting = max(b for b in (2 ** k for k in range(12)) if fixed + b * per_image < 0.8 * 80e9)
     advice = out_of_memory_advice(graph, config, int(80e9))
     assert advice.startswith("CUDA ran out of memory at batch size 4096 (the analyzer's training-memory estimate: ")
