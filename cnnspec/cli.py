@@ -92,26 +92,37 @@ SetOption = typer.Option(None, "--set", help="Override a top-level spec argument
 ForceOption = typer.Option(False, "--force", help="Replace output files that are read-only.")
 
 
+MAX_INPUT_SIZE = 2**20
+"""The largest axis --input takes: a million pixels a side is past any image, and keeps `build`'s test tensor
+from asking for terabytes."""
+
+
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        shape = tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        shape = ()
-    if not shape or any(v < 1 for v in shape):
-        raise SpecError(f"--input must look like 3x224x224. Received: {text!r}")
+    parts = text.lower().replace(",", "x").split("x")
+    shape = tuple(int(v) for v in parts) if all(v.strip().isdigit() for v in parts) else ()
+    if not 1 <= len(shape) <= 4 or not all(1 <= v <= MAX_INPUT_SIZE for v in shape):
+        raise SpecError(f"--input must look like 3x224x224: 1 to 4 sizes without the batch axis, each from 1 to "
+                        f"{MAX_INPUT_SIZE:,}. Received: {text!r}")
     return shape
 
 
 def parse_overrides(items: list[str] | None) -> dict:
-    import yaml
+    """``--set name=value``: the value is read as the spec reads YAML (no tags, no aliases, bounded numbers)."""
+    from .spec import read_yaml
     overrides = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise SpecError(f"--set takes name=value. Received: {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        if not value.strip():
+            raise SpecError(f"--set {key.strip()}= needs a value after '='. Received: {item!r}")
+        try:
+            overrides[key.strip()] = read_yaml(f"--set {key.strip()}", value)
+        except SpecError as error:
+            raise SpecError(f"--set {item}: {error.message}"
+                            + (f" (at character {error.loc.col})" if error.loc and error.loc.col > 1 else "")) from None
     return overrides
 
 
@@ -627,7 +638,7 @@ def whatif(spec: str = SpecArgument,
                                                       "asymmetric:LAYER, separable:LAYER or strided:POOL "
                                                       "(repeatable, applied in order)."),
            write: Optional[Path] = typer.Option(None, "--write", help="Write the transformed spec here."),
-           top: int = typer.Option(20, help="Show this many savings."),
+           top: int = typer.Option(20, min=1, help="Show this many savings."),
            input: Optional[str] = InputOption,
            format: Format = typer.Option(Format.table, "--format", "-f"), force: bool = ForceOption):
     """What a 1x1 reduction, stacked 3x3s, 1xn + nx1, a separable conv or a strided conv would save."""

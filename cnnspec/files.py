@@ -15,16 +15,54 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import SpecError
+from .errors import Loc, SpecError
 
 KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
 
+MAX_INPUT_BYTES = 32 * 2**20
+"""The largest spec, table or document cnnspec reads: a 100,000-layer spec is about 6 MB."""
+
+
+def read_input(path: str | Path, loc: Loc | None = None, what: str = "", exact: bool = False) -> str:
+    """The UTF-8 text of a file the user named (a spec, an include, a table), or a SpecError at ``loc`` (where
+    the file is named; else the file itself) that says why not. Only a regular file is read, opened without
+    blocking, so a FIFO or a device (/dev/zero) is refused at once instead of hanging or filling memory; at
+    most MAX_INPUT_BYTES are read. ``exact`` keeps the line endings as they are (for rewriting a file),
+    else \\r\\n and \\r become \\n, as Path.read_text does."""
+    name = what or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise SpecError(f"cannot read {name}: {error.strerror}", loc) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((kind for test, kind in KINDS if test(mode)), "not a regular file")
+        raise SpecError(f"{name} is {kind}; cnnspec reads only regular files", loc)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        except OSError as error:
+            raise SpecError(f"cannot read {name}: {error.strerror}", loc) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise SpecError(f"{name} is larger than {MAX_INPUT_BYTES // 2**20} MiB, more than any spec or table; "
+                        "refusing to read it", loc)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        where = loc or Loc(str(path), line, col)
+        at = f" (byte 0x{data[error.start]:02x} at line {line}, column {col})" if loc else ""
+        raise SpecError(f"{name} is not UTF-8 text{at}: a binary file?", where) from None
+    return text if exact else text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_exact(path: str | Path) -> str:
     """The text with its line endings as they are (Path.read_text turns \\r\\n into \\n)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        return handle.read()
+    return read_input(path, exact=True)
 
 
 def output_target(path: str | Path, force: bool = False) -> Path:

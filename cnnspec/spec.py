@@ -27,6 +27,7 @@ import yaml
 
 from . import expr
 from .errors import Loc, SpecError
+from .files import read_input
 from .layers import LAYERS
 from .layers.base import closest, describe_type
 from .shape import Shape
@@ -54,7 +55,11 @@ RESERVED_NAMES = {"index": "the repetition number", "in_channels": "the channels
 """Names an expression sees that cnnspec binds itself; no argument may take them."""
 _NAME = re.compile(r"\w[\w.\-]*")
 """What a layer's name may be."""
-_STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+_STR_TAG, _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_MAP_TAG, _SEQ_TAG, _MERGE_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
+MAX_INT_DIGITS = 78
+"""Digits of an integer literal: 256 bits, as expressions allow (cnnspec.expr.MAX_INT_BITS); a 5,000-digit
+literal is a mistake, and Python refuses to convert one of 4,300."""
 SHORT_NAMES = {"conv": "conv", "conv_transpose": "upconv", "locally_connected": "local", "maxpool": "pool",
                "avgpool": "pool", "global": "pool", "adaptive": "pool", "batchnorm": "bn", "linear": "fc",
                "local_response_norm": "lrn", "zero_pad": "pad", "center_crop": "crop", "upsample": "up"}
@@ -93,22 +98,49 @@ def _loc(path: str, node: yaml.Node) -> Loc:
     return Loc(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Values the document expands to with aliases followed, counted without expanding them."""
+def _expanded_size(path: str, root: yaml.Node) -> int:
+    """Values the document expands to with aliases followed, counted without expanding them; an alias inside
+    the node it names (``x: &a [*a]``) would expand forever and is refused."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path from the root
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()
         if id(node) in sizes:
             continue
+        if not done and id(node) in open_nodes:
+            raise SpecError("a YAML alias refers to a node that contains it (x: &a [*a]), which never ends; "
+                            "refusing to load it", _loc(path, node))
         children = ([c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode)
                     else node.value if isinstance(node, yaml.SequenceNode) else [])
         if done:
             sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_EXPANDED_VALUES + 1)
+            open_nodes.discard(id(node))
         else:
+            open_nodes.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
     return sizes[id(root)]
+
+
+def flow_hint(text: str, mark: yaml.Mark) -> str:
+    """Why YAML stopped inside {...} or [...]: an unquoted value with brackets or a comma, as
+    ``{type: stage, dim: dims[0]}``, ends at the bracket; the hint quotes the value as written."""
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return ""
+    line, column = lines[mark.line], mark.column
+    if not ("{" in line[:column] or "[" in line[:column]) or column >= len(line) or line[column] not in "[{(":
+        return ""
+    keys = list(re.finditer(r"[{,]\s*([A-Za-z_]\w*)\s*:\s+", line[:column]))
+    if not keys:
+        return ""
+    depth, end = 0, column
+    while end < len(line) and not (depth == 0 and line[end] in ",}"):
+        depth += {"[": 1, "{": 1, "(": 1, "]": -1, "}": -1, ")": -1}.get(line[end], 0)
+        end += 1
+    key, value = keys[-1].group(1), line[keys[-1].end():end].strip()
+    return f"; inside {{...}} a value with [ ] or a comma must be quoted: {key}: '{value}'"
 
 
 def read_yaml(path: str, text: str) -> Any:
@@ -119,14 +151,15 @@ def read_yaml(path: str, text: str) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1, 1)
-        raise SpecError(f"malformed YAML: {error.problem or error.context}", where) from None
+        message = f"malformed YAML: {error.problem or error.context}"
+        raise SpecError(message + flow_hint(text, mark) if mark else message, where) from None
     except yaml.YAMLError as error:
         raise SpecError(f"malformed YAML: {error}", Loc(path, 1, 1)) from None
     finally:
         loader.dispose()
     if root is None:
         raise SpecError("the spec is empty", Loc(path, 1, 1))
-    if "&" in text and _expanded_size(root) > MAX_EXPANDED_VALUES:  # no anchor, no alias to follow
+    if "&" in text and _expanded_size(path, root) > MAX_EXPANDED_VALUES:  # no anchor, no alias to follow
         raise SpecError(f"the spec expands to more than {MAX_EXPANDED_VALUES:,} values through YAML aliases "
                         "(an alias bomb?); refusing to load it", _loc(path, root))
 
@@ -134,19 +167,31 @@ def read_yaml(path: str, text: str) -> Any:
 
     def convert(node: yaml.Node) -> Any:
         if isinstance(node, yaml.MappingNode):
+            check_tag(node, _MAP_TAG)
             out = Mapping()
             out.loc, out.locs, out.key_locs = _loc(path, node), {}, {}
+            merged = [pair for pair in node.value if pair[0].tag == _MERGE_TAG]
+            for key_node, value_node in merged:  # YAML 1.1 merge keys: the mapping's own keys win
+                source = merge_sources(value_node)
+                for key, value in source.items():
+                    if key not in out:
+                        out[key], out.locs[key], out.key_locs[key] = value, source.locs[key], source.key_locs[key]
+            inherited = set(out)
             for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
                 key = convert(key_node)
                 if not isinstance(key, (str, int)):
                     raise SpecError(f"a mapping key must be a word, not {key!r}", _loc(path, key_node))
                 key = str(key)
-                if key in out:
+                if key in out and key not in inherited:
                     raise SpecError(f"duplicate key '{key}'", _loc(path, key_node))
+                inherited.discard(key)
                 out[key], out.locs[key] = convert(value_node), _loc(path, value_node)
                 out.key_locs[key] = _loc(path, key_node)
             return out
         if isinstance(node, yaml.SequenceNode):
+            check_tag(node, _SEQ_TAG)
             out = Sequence(convert(item) for item in node.value)
             out.loc, out.locs = _loc(path, node), [_loc(path, item) for item in node.value]
             return out
@@ -154,7 +199,14 @@ def read_yaml(path: str, text: str) -> Any:
             return node.value
         digits = node.value
         if node.tag == _INT_TAG and digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0"):
-            return int(digits)  # YAML 1.1 reads a leading 0 as octal: left to the constructor
+            if len(digits) > MAX_INT_DIGITS:
+                raise SpecError(f"an integer of {len(digits):,} digits; cnnspec takes integers of up to "
+                                f"{MAX_INT_DIGITS} digits (256 bits)", _loc(path, node))
+            return int(digits)
+        if node.tag not in scalars.yaml_constructors or node.tag in (_MAP_TAG, _SEQ_TAG, _MERGE_TAG):
+            check_tag(node, None)
+        if node.tag in (_INT_TAG, _FLOAT_TAG):
+            check_number(node)
         try:
             return scalars.construct_object(node)
         except yaml.MarkedYAMLError as error:
@@ -162,6 +214,42 @@ def read_yaml(path: str, text: str) -> Any:
         except (yaml.YAMLError, ValueError, LookupError):  # a tag the value does not fit: `!!bool maybe`
             raise SpecError(f"malformed value: {node.value!r} is not a valid {node.tag.rpartition(':')[2]}",
                             _loc(path, node)) from None
+
+    def merge_sources(node: yaml.Node) -> Mapping:
+        """What ``<<: *base`` or ``<<: [*a, *b]`` brings in: the keys of each mapping, the first one's winning."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if not all(isinstance(source, yaml.MappingNode) for source in sources):
+            raise SpecError("a merge key '<<' takes a mapping or a list of mappings (<<: *base)", _loc(path, node))
+        out = Mapping()
+        out.loc, out.locs, out.key_locs = _loc(path, node), {}, {}
+        for source in sources:
+            converted = convert(source)
+            for key, value in converted.items():
+                if key not in out:
+                    out[key], out.locs[key], out.key_locs[key] = value, converted.locs[key], converted.key_locs[key]
+        return out
+
+    def check_tag(node: yaml.Node, default: str | None) -> None:
+        """A tag cnnspec does not know (``!shape``, ``!!python/object``) is refused, not silently dropped."""
+        if node.tag == default:
+            return
+        written = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise SpecError(f"unknown YAML tag '{written}'; a spec is plain YAML (numbers, strings, lists, mappings, "
+                        "and the standard !!int, !!float, !!str, !!bool, !!null): remove the tag", _loc(path, node))
+
+    def check_number(node: yaml.Node) -> None:
+        """Integers YAML 1.1 reads in a base the writer rarely meant: ``010`` is octal 8, ``1:30`` base 60."""
+        text = node.value.replace("_", "").lstrip("+-")
+        if re.fullmatch(r"0[0-9]+", text):
+            raise SpecError(f"'{node.value}' has a leading zero, which YAML 1.1 reads as octal "
+                            f"({scalars.construct_object(node)}); write {int(text)} for decimal, or quote it for text",
+                            _loc(path, node))
+        if ":" in text:
+            raise SpecError(f"'{node.value}' is a base-60 number in YAML 1.1 ({scalars.construct_object(node)}); "
+                            "quote it for text", _loc(path, node))
+        if node.tag == _INT_TAG and len(text) > MAX_INT_DIGITS:
+            raise SpecError(f"an integer of {len(text):,} digits; cnnspec takes integers of up to "
+                            f"{MAX_INT_DIGITS} digits (256 bits)", _loc(path, node))
 
     return convert(root)
 
@@ -794,7 +882,7 @@ def read_blocks(data: Mapping, path: str, seen: set[str]) -> dict[str, Block]:
         if str(included) in seen:
             raise SpecError(f"'{item}' is included twice or includes itself", loc)
         seen.add(str(included))
-        other = read_yaml(str(included), included.read_text())
+        other = read_yaml(str(included), read_input(included, loc, f"included file '{item}'"))
         if not isinstance(other, Mapping):
             raise SpecError("an included file must be a mapping with blocks:", loc)
         for name, block in read_blocks(other, str(included), seen).items():
@@ -852,7 +940,7 @@ def resolve_include(item: Any, path: str, loc: Loc) -> Path:
         raise SpecError(f"include must name a file. Received: {item!r}", loc)
     candidates = [Path(path).parent / item, builtin_dir() / item]
     for candidate in candidates:
-        if candidate.is_file():
+        if candidate.exists():  # a directory or a FIFO too: reading it says what it is
             return candidate.resolve()
     raise SpecError(f"included file '{item}' not found beside the spec or among the built-in specs", loc)
 
@@ -911,7 +999,7 @@ def find_spec(name_or_path: str) -> Path:
     if builtin is not None:
         return builtin
     if path.exists():
-        raise SpecError(f"'{name_or_path}' is not a file")
+        return path  # a directory, a FIFO, a device: reading it says which, without blocking
     suggestion = closest(name_or_path, [*builtin_specs(), *builtin_variants()])
     raise SpecError(f"no spec file '{name_or_path}' and no built-in spec of that name{suggestion}; "
                     "`cnnspec list` shows the built-in specs")
@@ -927,10 +1015,7 @@ def load_spec(name_or_path: str, input_shape: tuple[int, ...] | None = None,
         overrides = {**(overrides or {}), "variant": name}
     else:
         path = find_spec(name)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"cannot read the spec: {error}", Loc(str(path), 1, 1)) from None
+    text = read_input(path, what=f"the spec {path}")
     return parse_spec(text, str(path), input_shape, overrides)
 
 

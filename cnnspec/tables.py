@@ -28,7 +28,7 @@ from . import render
 from .analysis import DTYPE_BYTES, analyze
 from .errors import Loc, SpecError
 from .figures import FigureError, parse_shape
-from .files import read_exact, write_atomic
+from .files import read_exact, read_input, write_atomic
 from .graph import load
 from .roofline import choose
 from .spec import family_members
@@ -111,10 +111,7 @@ def csv_table(path: str, text: str) -> Table:
 def read_document(path: str) -> tuple[list[Table], list[Breakdown]]:
     """The table of a CSV file; the pipe tables and line-by-line breakdowns of a Markdown file; the
     breakdowns of any other text (a slide's text, a LaTeX source)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"cannot read the table: {error}", Loc(path, 1, 1)) from None
+    text = read_input(path)
     if path.endswith(".csv"):
         return [csv_table(path, text)], []
     tables = markdown_tables(path, text) if path.endswith((".md", ".markdown")) else []

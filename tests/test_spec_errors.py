@@ -50,7 +50,7 @@ EXPECTED = {  # file stem -> the message after "path:"
     'output_padding_too_large': "3:90: layer 'up': output_padding must be smaller than either stride or dilation. Received: output_padding=2, stride=2",
     'output_size_zero': "3:5: layer 'big': conv2d turns input [3, 5, 5] into [8, -1, -1]: an output size of zero or less (the window is larger than the padded input)",
     'pool_padding_too_large': "3:48: layer 'pool': padding must be at most half of the (dilated) kernel size, as in PyTorch. Received: padding=2, kernel_size=2",
-    'python_tag': "3:34: malformed value: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system'",
+    'python_tag': "3:34: unknown YAML tag '!!python/object:os.system'; a spec is plain YAML (numbers, strings, lists, mappings, and the standard !!int, !!float, !!str, !!bool, !!null): remove the tag",
     'repeat_negative': '3:26: repeat must be an int, 0 or more. Received: repeat=-1',
     'repeat_too_many': '3:26: the spec expands to more than 100,000 layers with repeat=100,000,000,000,000,000,000 here; refusing to expand it',
     'reserved_argument_name': "4:12: 'in_channels' is the channels of what a layer reads, a name cnnspec defines in every expression; call the argument something else",

@@ -20,6 +20,8 @@ from ..shape import ArgumentError, Shape, as_tuple, numel
 from .base import Layer, check_positive_output, register, spatial_ndim
 
 Modes = Literal["nearest", "linear", "bilinear", "trilinear"]
+MAX_SCALE = 1_000_000
+"""A scale factor above it (1e300) is a typo, not a network: refused rather than turned into a 300-digit size."""
 
 
 @register
@@ -36,10 +38,13 @@ class Upsample(Layer):
         if (self.scale_factor is None) == (self.size is None):
             raise ArgumentError("upsample needs exactly one of scale_factor and size", "scale_factor")
         if self.size is not None:
-            return tuple(Fraction(o, n) for o, n in zip(as_tuple(self.size, ndim, "size"), x[1:]))
+            size = as_tuple(self.size, ndim, "size")
+            if any(o <= 0 for o in size):
+                raise ArgumentError(f"size must be positive. Received: size={self.size}", "size")
+            return tuple(Fraction(o, n) for o, n in zip(size, x[1:]))
         factors = self.scale_factor if isinstance(self.scale_factor, list) else [self.scale_factor] * ndim
-        if len(factors) != ndim or any(f <= 0 for f in factors):
-            raise ArgumentError(f"scale_factor must be a positive number or a list of {ndim}. "
+        if len(factors) != ndim or not all(0 < f < MAX_SCALE for f in factors):  # also NaN and infinity
+            raise ArgumentError(f"scale_factor must be a positive number below {MAX_SCALE:,} or a list of {ndim}. "
                                 f"Received: scale_factor={self.scale_factor}", "scale_factor")
         return tuple(Fraction(f).limit_denominator(1000) for f in factors)
 
