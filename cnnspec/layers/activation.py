@@ -1,4 +1,4 @@
-"""Activations: elementwise, one FLOP per value (softmax: exp, sum, divide = 3); only PReLU has parameters.
+"""Activations: elementwise, one FLOP per value (softmax and log-softmax: 3); only PReLU has parameters.
 
 ReLU-like activations run in place by default, as torchvision's models build them
 (``nn.ReLU(inplace=True)``), so their output takes no memory of its own: the course's convention
@@ -35,9 +35,10 @@ class Activation(Layer):
     def flops(self, inputs, out):
         return self.flops_per_value * numel(out)
 
+    operations: ClassVar[str] = "one operation"  # what flops_per_value counts, in words
+
     def formulas(self, inputs, out):
-        per_value = "exp, sum and divide" if self.flops_per_value == 3 else "one operation"
-        return [Formula("flops", times(values(out), Num(self.flops_per_value)), note=f"{per_value} per value")]
+        return [Formula("flops", times(values(out), Num(self.flops_per_value)), note=f"{self.operations} per value")]
 
     def torch_arguments(self) -> dict:
         return {}
@@ -145,6 +146,33 @@ class ELU(SavesOutputInPlace):
 
 @register
 @dataclass(kw_only=True)
+class SELU(SavesOutputInPlace):
+    """scale * elu(x, alpha) with the fixed constants of self-normalizing networks (Klambauer et al. 2017)."""
+    type_name: ClassVar[str] = "selu"
+    module_name: ClassVar[str] = "SELU"
+    inplace: bool = False
+
+
+@register
+@dataclass(kw_only=True)
+class CELU(SavesOutputInPlace):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) (Barron 2017): ELU, continuously differentiable."""
+    type_name: ClassVar[str] = "celu"
+    module_name: ClassVar[str] = "CELU"
+    inplace: bool = False
+    alpha: float = 1.0
+
+    def out_shape(self, inputs):
+        if self.alpha == 0:
+            raise ArgumentError("celu divides by alpha: it must not be 0. Received: alpha=0", "alpha")
+        return inputs[0]
+
+    def torch_arguments(self) -> dict:
+        return {"alpha": self.alpha, "inplace": self.inplace}
+
+
+@register
+@dataclass(kw_only=True)
 class Hardtanh(InplaceActivation):
     """x clamped to [min_val, max_val] (relu6 is hardtanh(0, 6))."""
     type_name: ClassVar[str] = "hardtanh"
@@ -223,12 +251,29 @@ class GELU(Activation):
 
 @register
 @dataclass(kw_only=True)
+class Softplus(Activation):
+    """log(1 + exp(beta * x)) / beta, the identity where beta * x > threshold."""
+    type_name: ClassVar[str] = "softplus"
+    module_name: ClassVar[str] = "Softplus"
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cuda" else None  # CUDA's fp32 list; not on the CPU's
+
+    def torch_arguments(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+@register
+@dataclass(kw_only=True)
 class Softmax(Activation):
     """Softmax over ``dim`` counted with the batch axis, as nn.Softmax takes it (1: channels)."""
     type_name: ClassVar[str] = "softmax"
     module_name: ClassVar[str] = "Softmax"
     saves: ClassVar[str] = "output"
     flops_per_value: ClassVar[int] = 3
+    operations: ClassVar[str] = "exp, sum and divide"
     dim: int = 1
 
     def out_shape(self, inputs):
@@ -242,3 +287,13 @@ class Softmax(Activation):
 
     def torch_arguments(self) -> dict:
         return {"dim": self.dim}
+
+
+@register
+class LogSoftmax(Softmax):
+    """log(softmax(x)) over ``dim``, as nn.LogSoftmax computes it in one pass (the classic MNIST example's
+    output, read by nll_loss)."""
+    type_name: ClassVar[str] = "log_softmax"
+    aliases: ClassVar[tuple[str, ...]] = ("logsoftmax",)
+    module_name: ClassVar[str] = "LogSoftmax"
+    operations: ClassVar[str] = "exp, sum and subtracting the log of the sum"

@@ -1,4 +1,4 @@
-"""Normalization: batch, layer and group norm, AlexNet's local response normalization, and layer scale.
+"""Normalization: batch, instance, layer and group norm, AlexNet's local response normalization, layer scale.
 
 BatchNorm (Ioffe & Szegedy 2015): ``2*C`` parameters (gamma, beta) when affine; the running mean and
 variance (and PyTorch's ``num_batches_tracked`` counter) are buffers, not parameters. At inference it
@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from ..formula import Formula, Num, Sym, times, values
 from ..shape import ArgumentError, format_shape, numel
-from .base import SAVES_WEIGHT, Layer, Traffic, register, saves_input, saves_own
+from .base import SAVES_WEIGHT, Layer, Traffic, register, saves_input, saves_own, spatial_ndim
 from .reshape import batch_axis_dim
 
 STATISTICS_FLOPS = 5
@@ -111,18 +111,113 @@ class BatchNorm(BatchNormNd):
 @register
 class BatchNorm1d(BatchNormNd):
     type_name: ClassVar[str] = "batchnorm1d"
+    aliases: ClassVar[tuple[str, ...]] = ("batch_norm1d",)
     ndim: ClassVar[int | None] = 1
 
 
 @register
 class BatchNorm2d(BatchNormNd):
     type_name: ClassVar[str] = "batchnorm2d"
+    aliases: ClassVar[tuple[str, ...]] = ("batch_norm2d",)
     ndim: ClassVar[int | None] = 2
 
 
 @register
 class BatchNorm3d(BatchNormNd):
     type_name: ClassVar[str] = "batchnorm3d"
+    aliases: ClassVar[tuple[str, ...]] = ("batch_norm3d",)
+    ndim: ClassVar[int | None] = 3
+
+
+@dataclass(kw_only=True)
+class InstanceNormNd(Layer):
+    """nn.InstanceNorm (Ulyanov et al. 2016, style transfer): each channel of each sample normalized over its
+    positions, as group norm with one group per channel. PyTorch's defaults differ from batch norm's: no affine
+    weights and no running statistics unless asked. Its statistics span the whole map, so every output also
+    sees the whole input (global context in the receptive field).
+
+    Saved for backward (PyTorch runs batch norm on the input viewed as [1, N*C, ...]): the input, save_mean and
+    save_invstd of C values per sample, and the weight, and the running statistics, repeated per sample."""
+    ndim: ClassVar[int | None] = None
+
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+
+    def out_shape(self, inputs):
+        spatial_ndim(self, inputs[0], self.ndim)
+        return inputs[0]
+
+    def params(self, inputs):
+        return 2 * inputs[0][0] if self.affine else 0
+
+    def bias_params(self, inputs):
+        return inputs[0][0] if self.affine else 0
+
+    def buffers(self, inputs):
+        return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
+
+    def flops(self, inputs, out):
+        return (STATISTICS_FLOPS + 2 * self.affine) * numel(out)
+
+    def traffic(self, inputs, out):
+        """Statistics are computed at inference too: the running ones are never read."""
+        return Traffic(numel(inputs[0]), self.params(inputs), numel(out))
+
+    def receptive_field(self, inputs, fields):
+        return fields[0].seeing_everything()
+
+    def receptive_field_formulas(self, inputs, fields):
+        return []  # the same field, and the whole input through the statistics
+
+    def saved_for_backward(self, inputs, out, device):
+        channels, dtype = inputs[0][0], statistics_dtype(self.affine)
+        repeated = int(self.affine) + 2 * int(self.track_running_stats)  # the weight; running mean and variance
+        return [saves_input(), saves_own("save_mean and save_invstd", 2 * channels, dtype),
+                *([saves_own("weight and running statistics, repeated per sample", repeated * channels, dtype)]
+                  if repeated else [])]
+
+    def formulas(self, inputs, out):
+        channels = Sym("C", inputs[0][0])
+        found = statistics_formulas(channels, self.affine, True)
+        if self.track_running_stats:
+            found.append(Formula("buffers", 2 * channels + 1, note="running mean and variance, num_batches_tracked"))
+        return found + [Formula("flops", times(values(out), Num(STATISTICS_FLOPS) + 2 * self.affine),
+                                note=STATISTICS_NOTE)]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        norm = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[len(inputs[0]) - 2]
+        return norm(inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
+                    track_running_stats=self.track_running_stats)
+
+
+@register
+class InstanceNorm(InstanceNormNd):
+    """Instance norm over the positions of each channel, rank from its input."""
+    type_name: ClassVar[str] = "instance_norm"
+    aliases: ClassVar[tuple[str, ...]] = ("instancenorm",)
+
+
+@register
+class InstanceNorm1d(InstanceNormNd):
+    type_name: ClassVar[str] = "instance_norm1d"
+    aliases: ClassVar[tuple[str, ...]] = ("instancenorm1d",)
+    ndim: ClassVar[int | None] = 1
+
+
+@register
+class InstanceNorm2d(InstanceNormNd):
+    type_name: ClassVar[str] = "instance_norm2d"
+    aliases: ClassVar[tuple[str, ...]] = ("instancenorm2d",)
+    ndim: ClassVar[int | None] = 2
+
+
+@register
+class InstanceNorm3d(InstanceNormNd):
+    type_name: ClassVar[str] = "instance_norm3d"
+    aliases: ClassVar[tuple[str, ...]] = ("instancenorm3d",)
     ndim: ClassVar[int | None] = 3
 
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from ..formula import Formula, Sym, product, sizes, values
 from ..shape import ArgumentError, Shape, numel
-from .base import Layer, register, saves_own
+from .base import Layer, register, saves_own, spatial_ndim
 
 
 @register
@@ -104,6 +104,46 @@ class Dropout(Layer):
     def to_torch(self, inputs):
         from torch import nn
         return nn.Dropout(self.p)
+
+
+@dataclass(kw_only=True)
+class FeatureDropout(Dropout):
+    """nn.Dropout1d/2d/3d (Tompson et al. 2015): in training, zero whole channels of a sample. The mask
+    autograd keeps is one value per channel and sample, in the input's dtype on every device."""
+    ndim: ClassVar[int]
+
+    def out_shape(self, inputs):
+        spatial_ndim(self, inputs[0], self.ndim)
+        return super().out_shape(inputs)
+
+    def saved_for_backward(self, inputs, out, device):
+        if self.p == 0:
+            return []
+        if self.p == 1:
+            return [saves_own("zero", 1, "input", per_image=False)]
+        return [saves_own("channel mask", inputs[0][0], "input")]
+
+    def to_torch(self, inputs):
+        from torch import nn
+        return (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)[self.ndim - 1](self.p)
+
+
+@register
+class Dropout1d(FeatureDropout):
+    type_name: ClassVar[str] = "dropout1d"
+    ndim: ClassVar[int] = 1
+
+
+@register
+class Dropout2d(FeatureDropout):
+    type_name: ClassVar[str] = "dropout2d"
+    ndim: ClassVar[int] = 2
+
+
+@register
+class Dropout3d(FeatureDropout):
+    type_name: ClassVar[str] = "dropout3d"
+    ndim: ClassVar[int] = 3
 
 
 @register

@@ -1,11 +1,12 @@
-"""Layers that change spatial size without weights: upsample, zero_pad, center_crop (U-Net), pixel (un)shuffle.
+"""Layers that change spatial size without weights: upsample, padding, center_crop (U-Net), pixel (un)shuffle.
 
 Upsample (torch.nn.Upsample): ``floor(N * scale_factor)`` or a fixed ``size``; FLOPs per output value:
 nearest 0, (bi/tri)linear ``2^d`` products and ``2^d - 1`` adds. Ronneberger et al. (U-Net, 2015)
 crop the contracting path's feature map to the expanding path's size before concatenation:
 ``center_crop`` with a second input takes that input's spatial size.
 
-None of them keeps a tensor for backward (only sizes). CUDA autocast runs upsampling in float32.
+None of them keeps a tensor for backward (only sizes) but reflection and replication padding, whose backward
+PyTorch writes as a function of the input (it keeps it). CUDA autocast runs upsampling in float32.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import ClassVar, Literal
 from .. import formula
 from ..formula import Formula, Sym, per_axis, times, values
 from ..shape import ArgumentError, Shape, as_tuple, numel
-from .base import Layer, check_positive_output, register, spatial_ndim
+from .base import Layer, check_positive_output, register, saves_input, spatial_ndim
 
 Modes = Literal["nearest", "linear", "bilinear", "trilinear"]
 MAX_SCALE = 1_000_000
@@ -97,17 +98,16 @@ class Upsample(Layer):
                            align_corners=self.align_corners)
 
 
-@register
 @dataclass(kw_only=True)
-class ZeroPad(Layer):
-    """Pad with zeros; ``padding`` as torch.nn.ZeroPad2d: an int, or (left, right, top, bottom, ...)
-    with the last axis first."""
-    type_name: ClassVar[str] = "zero_pad"
-    aliases: ClassVar[tuple[str, ...]] = ("zeropad",)
+class Pad(Layer):
+    """Pad each spatial axis; ``padding`` as torch.nn's padding modules take it: an int, or (left, right,
+    top, bottom, ...) with the last axis first."""
+    ndim: ClassVar[int | None] = None
+    modules: ClassVar[tuple[str, str, str]]  # torch.nn's module per rank
     padding: int | list[int]
 
     def _pads(self, x: Shape) -> list[tuple[int, int]]:
-        ndim = spatial_ndim(self, x, None)
+        ndim = spatial_ndim(self, x, self.ndim)
         flat = as_tuple(self.padding, 2 * ndim, "padding")
         pairs = [(flat[2 * i], flat[2 * i + 1]) for i in range(ndim)]
         return pairs[::-1]  # first spatial axis first
@@ -135,8 +135,125 @@ class ZeroPad(Layer):
 
     def to_torch(self, inputs):
         from torch import nn
-        pad = (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)[len(inputs[0]) - 2]
-        return pad(self.padding)
+        return getattr(nn, self.modules[len(inputs[0]) - 2])(self.padding)
+
+
+@dataclass(kw_only=True)
+class ZeroPadNd(Pad):
+    """Pad with zeros, as torch.nn.ZeroPad1d/2d/3d."""
+    modules: ClassVar[tuple[str, str, str]] = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d")
+
+
+@register
+class ZeroPad(ZeroPadNd):
+    """Pad with zeros, rank from its input."""
+    type_name: ClassVar[str] = "zero_pad"
+    aliases: ClassVar[tuple[str, ...]] = ("zeropad",)
+
+
+@register
+class ZeroPad1d(ZeroPadNd):
+    type_name: ClassVar[str] = "zero_pad1d"
+    aliases: ClassVar[tuple[str, ...]] = ("zeropad1d",)
+    ndim: ClassVar[int | None] = 1
+
+
+@register
+class ZeroPad2d(ZeroPadNd):
+    type_name: ClassVar[str] = "zero_pad2d"
+    aliases: ClassVar[tuple[str, ...]] = ("zeropad2d",)
+    ndim: ClassVar[int | None] = 2
+
+
+@register
+class ZeroPad3d(ZeroPadNd):
+    type_name: ClassVar[str] = "zero_pad3d"
+    aliases: ClassVar[tuple[str, ...]] = ("zeropad3d",)
+    ndim: ClassVar[int | None] = 3
+
+
+@dataclass(kw_only=True)
+class EdgePad(Pad):
+    """Pad from the input's own values (CycleGAN's and style transfer's generators): reflection mirrors the
+    values next to the edge, so each pad must be smaller than its axis; replication repeats the edge value."""
+
+    def out_shape(self, inputs):
+        x = inputs[0]
+        if self.modules[0].startswith("Reflection"):
+            for n, (a, b) in zip(x[1:], self._pads(x)):
+                if max(a, b) >= n:
+                    raise ArgumentError(f"{self.type_name} pads must be smaller than the axis they pad, as PyTorch "
+                                        f"requires: {max(a, b)} on an axis of {n}. Received: padding={self.padding}",
+                                        "padding")
+        return super().out_shape(inputs)
+
+    fp32_on_cpu: ClassVar[tuple[int, ...]]  # the ranks CPU autocast's fp32 list holds
+
+    def saved_for_backward(self, inputs, out, device):
+        return [saves_input()]
+
+    def autocast_policy(self, inputs, device):
+        return "fp32" if device == "cpu" and len(inputs[0]) - 1 in self.fp32_on_cpu else None
+
+
+@dataclass(kw_only=True)
+class ReflectionPadNd(EdgePad):
+    modules: ClassVar[tuple[str, str, str]] = ("ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d")
+    fp32_on_cpu: ClassVar[tuple[int, ...]] = (1, 2)
+
+
+@dataclass(kw_only=True)
+class ReplicationPadNd(EdgePad):
+    modules: ClassVar[tuple[str, str, str]] = ("ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d")
+    fp32_on_cpu: ClassVar[tuple[int, ...]] = (1, 2, 3)
+
+
+@register
+class ReflectionPad(ReflectionPadNd):
+    """Reflection padding, rank from its input."""
+    type_name: ClassVar[str] = "reflection_pad"
+
+
+@register
+class ReflectionPad1d(ReflectionPadNd):
+    type_name: ClassVar[str] = "reflection_pad1d"
+    ndim: ClassVar[int | None] = 1
+
+
+@register
+class ReflectionPad2d(ReflectionPadNd):
+    type_name: ClassVar[str] = "reflection_pad2d"
+    ndim: ClassVar[int | None] = 2
+
+
+@register
+class ReflectionPad3d(ReflectionPadNd):
+    type_name: ClassVar[str] = "reflection_pad3d"
+    ndim: ClassVar[int | None] = 3
+
+
+@register
+class ReplicationPad(ReplicationPadNd):
+    """Replication padding, rank from its input."""
+    type_name: ClassVar[str] = "replication_pad"
+
+
+@register
+class ReplicationPad1d(ReplicationPadNd):
+    type_name: ClassVar[str] = "replication_pad1d"
+    ndim: ClassVar[int | None] = 1
+
+
+@register
+class ReplicationPad2d(ReplicationPadNd):
+    type_name: ClassVar[str] = "replication_pad2d"
+    ndim: ClassVar[int | None] = 2
+
+
+@register
+class ReplicationPad3d(ReplicationPadNd):
+    type_name: ClassVar[str] = "replication_pad3d"
+    ndim: ClassVar[int | None] = 3
 
 
 @register

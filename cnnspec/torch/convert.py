@@ -146,8 +146,22 @@ for _cls, _type, _attributes in (
         (nn.Hardswish, "hardswish", ("inplace",)), (nn.Hardsigmoid, "hardsigmoid", ("inplace",)),
         (nn.Mish, "mish", ("inplace",)), (nn.ELU, "elu", ("alpha", "inplace")),
         (nn.Tanh, "tanh", ()), (nn.Sigmoid, "sigmoid", ()), (nn.GELU, "gelu", ("approximate",)),
-        (nn.Identity, "identity", ()), (nn.Dropout, "dropout", ("p",))):
+        (nn.Identity, "identity", ()), (nn.Dropout, "dropout", ("p",)),
+        (nn.Dropout1d, "dropout1d", ("p",)), (nn.Dropout2d, "dropout2d", ("p",)), (nn.Dropout3d, "dropout3d", ("p",)),
+        (nn.SELU, "selu", ("inplace",)), (nn.CELU, "celu", ("alpha", "inplace")),
+        (nn.Softplus, "softplus", ("beta", "threshold"))):
     MODULES[_cls] = activation(_type, *_attributes)
+
+
+@module_converter(nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+def instance_norm(module: nn.InstanceNorm2d, inputs: list[Ref]) -> Converted:
+    x = one_input(inputs)
+    check_size(module, "num_features", module.num_features, x.shape[1])
+    if module.momentum is None:
+        raise Unsupported("momentum=None (a cumulative average): a spec's instance norm takes a number")
+    return Converted(f"instance_norm{spatial_rank(x)}d", {
+        "eps": module.eps, "momentum": module.momentum, "affine": module.affine,
+        "track_running_stats": module.track_running_stats}, [x])
 
 
 @module_converter(nn.Hardtanh)
@@ -161,12 +175,13 @@ def prelu(module: nn.PReLU, inputs: list[Ref]) -> Converted:
     return Converted("prelu", {"num_parameters": module.num_parameters}, [one_input(inputs)])
 
 
-@module_converter(nn.Softmax)
+@module_converter(nn.Softmax, nn.LogSoftmax)
 def softmax_module(module: nn.Softmax, inputs: list[Ref]) -> Converted:
     x = one_input(inputs)
     if module.dim is None:
         raise Unsupported("dim=None (PyTorch's deprecated implicit choice): name the axis")
-    return Converted("softmax", {"dim": module.dim % len(x.shape)}, [x])
+    kind = "log_softmax" if isinstance(module, nn.LogSoftmax) else "softmax"
+    return Converted(kind, {"dim": module.dim % len(x.shape)}, [x])
 
 
 @module_converter(nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
@@ -242,6 +257,13 @@ def upsample_layer(x: Ref, size, scale_factor, mode, align_corners, recompute_sc
 @module_converter(nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
 def zero_pad(module: nn.Module, inputs: list[Ref]) -> Converted:
     return Converted("zero_pad", {"padding": compact(list(module.padding))}, [one_input(inputs)])
+
+
+@module_converter(nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
+                  nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d)
+def edge_pad(module: nn.Module, inputs: list[Ref]) -> Converted:
+    kind = "reflection_pad" if "Reflection" in type(module).__name__ else "replication_pad"
+    return Converted(kind, {"padding": compact(list(module.padding))}, [one_input(inputs)])
 
 
 @module_converter(nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d)
@@ -425,7 +447,7 @@ def elementwise(layer_type: str, inplace_default: bool | None = None, **fixed):
 
 
 for _names, _type in ((("relu",), "relu"), (("relu6",), "relu6"), (("silu",), "silu"), (("hardswish",), "hardswish"),
-                      (("hardsigmoid",), "hardsigmoid"), (("mish",), "mish")):
+                      (("hardsigmoid",), "hardsigmoid"), (("mish",), "mish"), (("selu",), "selu")):
     for _name in _names:
         FUNCTIONS[_name] = elementwise(_type, False)
         FUNCTIONS[_name + "_"] = elementwise(_type, True)
@@ -462,19 +484,41 @@ def gelu(x, approximate="none"):
     return Converted("gelu", {"approximate": approximate}, [data(x, "its input")])
 
 
-@function_converter("softmax", "_softmax")
-def softmax(x, dim=None, *args, **kwargs):
-    x = data(x, "its input")
-    if dim is None:
-        raise Unsupported("softmax without dim")
-    if dim % len(x.shape) == 0:
-        raise Unsupported("softmax over the batch axis")
-    return Converted("softmax", {"dim": dim % len(x.shape)}, [x])
+def softmax_call(kind: str):
+    def convert(x, dim=None, *args, **kwargs):
+        x = data(x, "its input")
+        if dim is None:
+            raise Unsupported(f"{kind} without dim")
+        if dim % len(x.shape) == 0:
+            raise Unsupported(f"{kind} over the batch axis")
+        return Converted(kind, {"dim": dim % len(x.shape)}, [x])
+    return convert
 
 
-@function_converter("dropout", "dropout_", "feature_dropout", "alpha_dropout")
+FUNCTIONS.update({"softmax": softmax_call("softmax"), "_softmax": softmax_call("softmax"),
+                  "log_softmax": softmax_call("log_softmax"), "_log_softmax": softmax_call("log_softmax")})
+
+
+@function_converter("celu", "celu_")
+def celu(x, alpha=1.0, inplace=False):
+    return Converted("celu", {"alpha": alpha, "inplace": bool(inplace)}, [data(x, "its input")])
+
+
+@function_converter("softplus")
+def softplus(x, beta=1.0, threshold=20.0):
+    return Converted("softplus", {"beta": beta, "threshold": threshold}, [data(x, "its input")])
+
+
+@function_converter("dropout", "dropout_", "alpha_dropout")
 def dropout(x, p=0.5, training=True, inplace=False):
     return Converted("dropout", {"p": float(p)}, [data(x, "its input")])
+
+
+@function_converter("feature_dropout", "feature_dropout_", "dropout1d", "dropout2d", "dropout3d")
+def feature_dropout(x, p=0.5, training=True, inplace=False):
+    """F.dropout2d and its kin: whole channels, one mask value per channel and sample."""
+    x = data(x, "its input")
+    return Converted(f"dropout{spatial_rank(x)}d", {"p": float(p)}, [x])
 
 
 @function_converter("flatten")
@@ -535,11 +579,15 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     return upsample_layer(data(x, "its input"), size, scale_factor, mode, align_corners, recompute_scale_factor)
 
 
+PAD_MODES = {"constant": "zero_pad", "reflect": "reflection_pad", "replicate": "replication_pad"}
+
+
 @function_converter("pad")
 def pad(x, pad, mode="constant", value=None):
-    if mode != "constant" or value not in (None, 0, 0.0):
-        raise Unsupported(f"pads in mode {mode!r} with value {value}: a spec pads with zeros")
-    return Converted("zero_pad", {"padding": compact(list(pad))}, [data(x, "its input")])
+    if mode not in PAD_MODES or value not in (None, 0, 0.0):
+        raise Unsupported(f"pads in mode {mode!r} with value {value}: a spec pads with zeros, by reflection or by "
+                          "replication")
+    return Converted(PAD_MODES[mode], {"padding": compact(list(pad))}, [data(x, "its input")])
 
 
 @function_converter("contiguous", "detach", "alias")

@@ -422,3 +422,69 @@ def test_a_built_resnet50_imports_back_to_its_blocks():
     spec = yaml.safe_load(from_torch(cnnspec.build("resnet50", device="meta"), (3, 224, 224)).text)
     assert list(spec["blocks"]) == ["projection", "bottleneck"]
     assert re.fullmatch(r"layer\d", spec["layers"][4]["name"]) and spec["layers"][4]["repeat"] == 3
+
+
+# --- style-transfer and tutorial layers: reflection padding, instance norm, channel dropout, log-softmax --------
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator as its authors write it (two residual blocks here): reflection padding, instance
+    norm with affine weights, channel dropout inside the blocks, transposed convs up, tanh out."""
+
+    def __init__(self, width: int = 8, blocks: int = 2):
+        super().__init__()
+        norm = lambda c: nn.InstanceNorm2d(c, affine=True)  # noqa: E731
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, width, 7), norm(width), nn.ReLU(True),
+                                  nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), norm(2 * width), nn.ReLU(True))
+        self.blocks = nn.ModuleList(nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(2 * width, 2 * width, 3), norm(2 * width), nn.ReLU(True), nn.Dropout2d(0.5),
+            nn.ReplicationPad2d(1), nn.Conv2d(2 * width, 2 * width, 3), norm(2 * width)) for _ in range(blocks))
+        self.tail = nn.Sequential(nn.ConvTranspose2d(2 * width, width, 3, stride=2, padding=1, output_padding=1),
+                                  nn.InstanceNorm2d(width, track_running_stats=True), nn.SELU(),
+                                  nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Tanh())
+
+    def forward(self, x):
+        x = self.head(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.tail(x)
+
+
+class MnistNet(nn.Module):
+    """pytorch/examples' MNIST network, functional calls and all."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, 1), nn.Conv2d(32, 64, 3, 1)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = F.dropout2d(x, 0.25, self.training)
+        x = F.celu(self.fc1(torch.flatten(x, 1)))
+        x = F.pad(x.view(-1, 1, 128), (2, 2), mode="reflect").view(-1, 132)[:, 2:-2]
+        return F.log_softmax(self.fc2(F.softplus(x)), dim=1)
+
+
+@pytest.mark.parametrize("make, shape", [(ResnetGenerator, (3, 32, 32)), (MnistNet, (1, 28, 28))])
+def test_style_transfer_and_tutorial_layers_import_to_what_pytorch_measures(make, shape):
+    """Params, buffers, output shape and FlopCounterMode's MACs of the module itself, and the written spec
+    builds back into a model with the same counts."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = make().eval()
+    imported = from_torch(model, shape)
+    analysis = cnnspec.analyze(imported.graph)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        out = model(torch.randn(1, *shape))
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    assert analysis.totals.buffers == sum(b.numel() for b in model.buffers())
+    assert counter.get_total_flops() == 2 * analysis.totals.macs
+    assert analysis.row(analysis.outputs[0]).shape == tuple(out.shape[1:])
+    rebuilt = cnnspec.build(cnnspec.loads(imported.text))
+    assert sum(p.numel() for p in rebuilt.parameters()) == analysis.totals.params
+
+
+def test_the_new_layer_types_are_read_as_themselves():
+    types = {node.type for node in from_torch(ResnetGenerator().eval(), (3, 32, 32)).graph.nodes}
+    assert {"reflection_pad", "replication_pad", "instance_norm2d", "dropout2d", "selu"} <= types
+    types = [node.type for node in from_torch(MnistNet().eval(), (1, 28, 28)).graph.nodes]
+    assert {"dropout2d", "celu", "reflection_pad", "softplus", "log_softmax"} <= set(types)
