@@ -158,6 +158,9 @@ class InstanceNormNd(Layer):
     def buffers(self, inputs):
         return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
 
+    def integer_buffers(self, inputs):
+        return 1 if self.track_running_stats else 0
+
     def flops(self, inputs, out):
         return (STATISTICS_FLOPS + 2 * self.affine) * numel(out)
 
