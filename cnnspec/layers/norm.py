@@ -134,7 +134,8 @@ class InstanceNormNd(Layer):
     """nn.InstanceNorm (Ulyanov et al. 2016, style transfer): each channel of each sample normalized over its
     positions, as group norm with one group per channel. PyTorch's defaults differ from batch norm's: no affine
     weights and no running statistics unless asked. Its statistics span the whole map, so every output also
-    sees the whole input (global context in the receptive field).
+    sees the whole input (global context in the receptive field). With ``track_running_stats`` it normalizes
+    with the running statistics at inference, as batch norm does: a scale and a shift per value, no context.
 
     Saved for backward (PyTorch runs batch norm on the input viewed as [1, N*C, ...]): the input, save_mean and
     save_invstd of C values per sample, and the weight, and the running statistics, repeated per sample."""
@@ -162,17 +163,18 @@ class InstanceNormNd(Layer):
         return 1 if self.track_running_stats else 0
 
     def flops(self, inputs, out):
-        return (STATISTICS_FLOPS + 2 * self.affine) * numel(out)
+        return 2 * numel(out) if self.track_running_stats else (STATISTICS_FLOPS + 2 * self.affine) * numel(out)
 
     def traffic(self, inputs, out):
-        """Statistics are computed at inference too: the running ones are never read."""
-        return Traffic(numel(inputs[0]), self.params(inputs), numel(out))
+        """At inference it reads the running mean and variance where it keeps them, else computes statistics."""
+        statistics = 2 * inputs[0][0] if self.track_running_stats else 0
+        return Traffic(numel(inputs[0]), self.params(inputs) + statistics, numel(out))
 
     def receptive_field(self, inputs, fields):
-        return fields[0].seeing_everything()
+        return fields[0] if self.track_running_stats else fields[0].seeing_everything()
 
     def receptive_field_formulas(self, inputs, fields):
-        return []  # the same field, and the whole input through the statistics
+        return []  # the same field, and with the sample's own statistics the whole input
 
     def saved_for_backward(self, inputs, out, device):
         channels, dtype = inputs[0][0], statistics_dtype(self.affine)
@@ -185,7 +187,9 @@ class InstanceNormNd(Layer):
         channels = Sym("C", inputs[0][0])
         found = statistics_formulas(channels, self.affine, True)
         if self.track_running_stats:
-            found.append(Formula("buffers", 2 * channels + 1, note="running mean and variance, num_batches_tracked"))
+            return found + [Formula("buffers", 2 * channels + 1, note="running mean and variance, num_batches_tracked"),
+                            Formula("flops", times(values(out), Num(2)),
+                                    note="with the running statistics: a scale and a shift per value")]
         return found + [Formula("flops", times(values(out), Num(STATISTICS_FLOPS) + 2 * self.affine),
                                 note=STATISTICS_NOTE)]
 

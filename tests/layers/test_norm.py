@@ -64,3 +64,18 @@ layers:
 """)
     assert analysis.row("per_position").receptive_size == "3x3"
     assert analysis.row("grouped").receptive_size == analysis.row("everything").receptive_size == "3x3+global"
+
+
+def test_instance_norm_sees_the_whole_input_unless_it_normalizes_with_running_statistics():
+    """In eval, nn.InstanceNorm with track_running_stats uses the running mean and variance (measured:
+    test_contract_traffic reads them), so each value depends on its own position only."""
+    analysis = analyze_text("""
+input: [8, 16, 16]
+layers:
+  - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, name: conv}
+  - {type: instance_norm2d, name: own}
+  - {type: instance_norm2d, track_running_stats: true, inputs: conv, name: running}
+""")
+    assert analysis.row("own").receptive_size == "3x3+global"
+    assert analysis.row("running").receptive_size == "3x3"
+    assert analysis.row("own").flops == 5 * 8 * 16 * 16 and analysis.row("running").flops == 2 * 8 * 16 * 16
