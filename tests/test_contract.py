@@ -135,6 +135,11 @@ CASES = {
 }
 
 
+CASE_PARAMS = [pytest.param(name, inputs, arguments, id=f"{name}-{index}")
+               for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)]
+"""Every case as a pytest parameter (type_name, inputs, arguments), for the tests that walk them all."""
+
+
 PLACEHOLDERS = {"unsupported"}
 """Types that stand for something cnnspec cannot build (tests/layers/test_reshape.py checks they refuse to)."""
 
@@ -159,9 +164,7 @@ def measured(module, inputs: list[tuple[int, ...]]):
     return params, buffers, tuple(out.shape), macs
 
 
-@pytest.mark.parametrize("type_name, inputs, arguments", [
-    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
-    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+@pytest.mark.parametrize("type_name, inputs, arguments", CASE_PARAMS)
 def test_analyzer_equals_torch(type_name, inputs, arguments):
     inputs = inputs if isinstance(inputs, list) else [inputs]
     layer = LAYERS[type_name].from_arguments(dict(arguments))
@@ -207,9 +210,7 @@ def autograd_saved_bytes(module, inputs: list[torch.Tensor], precision: str) -> 
 
 
 @pytest.mark.parametrize("precision, input_dtype", SAVED_MODES)
-@pytest.mark.parametrize("type_name, inputs, arguments", [
-    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
-    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+@pytest.mark.parametrize("type_name, inputs, arguments", CASE_PARAMS)
 def test_saved_for_backward_equals_autograd(type_name, inputs, arguments, precision, input_dtype):
     """The declared tensors, priced in their dtypes, are the bytes autograd keeps (CPU rules)."""
     inputs = inputs if isinstance(inputs, list) else [inputs]

@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from cnnspec.layers import LAYERS
-from tests.test_contract import CASES
+from tests.test_contract import CASE_PARAMS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 BATCH, FP32 = 2, 4
@@ -49,9 +49,7 @@ def measured_traffic(module, inputs: list[tuple[int, ...]]) -> tuple[int, int]:
     return sum(outside[s] for s in touched.read), written
 
 
-@pytest.mark.parametrize("type_name, inputs, arguments", [
-    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
-    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+@pytest.mark.parametrize("type_name, inputs, arguments", CASE_PARAMS)
 def test_declared_traffic_equals_what_the_operators_touch(type_name, inputs, arguments):
     inputs = inputs if isinstance(inputs, list) else [inputs]
     layer = LAYERS[type_name].from_arguments(dict(arguments))

@@ -18,7 +18,7 @@ from cnnspec.graph import load
 from cnnspec.layers import LAYERS, Layer
 from cnnspec.receptive import ReceptiveField
 from cnnspec.spec import builtin_specs, builtin_variants
-from tests.test_contract import CASES
+from tests.test_contract import CASE_PARAMS
 
 runner = CliRunner()
 
@@ -150,9 +150,7 @@ def test_every_registered_type_declares_formulas():
             f"{cls.type_name} overrides receptive_field but not receptive_field_formulas"
 
 
-@pytest.mark.parametrize("type_name, inputs, arguments", [
-    pytest.param(name, inputs, arguments, id=f"{name}-{index}")
-    for name, cases in CASES.items() for index, (inputs, arguments) in enumerate(cases)])
+@pytest.mark.parametrize("type_name, inputs, arguments", CASE_PARAMS)
 def test_every_type_with_a_spread_of_arguments(type_name, inputs, arguments):
     """The contract cases (odd sizes, dilation, groups, 'same' padding, ceil_mode...), through a field that
     already grew (size 3, jump 2), so that the recurrence's terms all count."""
