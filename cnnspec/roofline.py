@@ -28,16 +28,18 @@ class Device:
     figures: str  # which figures of it, and how they became these numbers
 
 
+HOPPER_SXM_PEAKS = {"fp32": 67 * TERA, "tf32": 989 / 2 * TERA, "bf16": 1979 / 2 * TERA, "fp16": 1979 / 2 * TERA,
+                    "int8": 3958 / 2 * TERA}
+"""H100 SXM and H200 SXM: the same chip, whose data sheets give the same dense peaks (sparse ones halved)."""
+
 DEVICES = {device.key: device for device in (
     Device("h100", "NVIDIA H100 SXM5 80GB", 3.35 * TERA,
-           {"fp32": 67 * TERA, "tf32": 989 / 2 * TERA, "bf16": 1979 / 2 * TERA, "fp16": 1979 / 2 * TERA,
-            "int8": 3958 / 2 * TERA},
+           HOPPER_SXM_PEAKS,
            "https://resources.nvidia.com/en-us-gpu-resources/h100-datasheet-24306",
            "H100 SXM column: FP32 67 teraFLOPS; TF32, BF16, FP16 Tensor Core 989, 1,979, 1,979 teraFLOPS and "
            "INT8 3,958 TOPS with sparsity, halved; GPU memory bandwidth 3.35TB/s"),
     Device("h200", "NVIDIA H200 SXM 141GB", 4.8 * TERA,
-           {"fp32": 67 * TERA, "tf32": 989 / 2 * TERA, "bf16": 1979 / 2 * TERA, "fp16": 1979 / 2 * TERA,
-            "int8": 3958 / 2 * TERA},
+           HOPPER_SXM_PEAKS,
            "https://www.nvidia.com/en-us/data-center/h200/",
            "H200 SXM column of the specifications: FP32 67 TFLOPS; TF32, BF16, FP16 Tensor Core 989, 1,979, "
            "1,979 TFLOPS and INT8 3,958 TOPS with sparsity, halved; GPU memory bandwidth 4.8TB/s"),
