@@ -119,9 +119,11 @@ def torch_modules(cls: type[Layer]) -> list[str]:
             found.append(f"torch.nn.{node.attr}")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("torch.modules"):
             found += [f"cnnspec.torch.modules.{alias.name}" for alias in node.names]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
-              and isinstance(node.args[1], ast.Attribute)):
-            found.append(f"torch.nn.{getattr(cls, node.args[1].attr)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+            name = node.args[1].value if isinstance(node.args[1], ast.Subscript) else node.args[1]
+            if isinstance(name, ast.Attribute):  # getattr(nn, self.module_name) or getattr(nn, self.modules[rank])
+                named = getattr(cls, name.attr)
+                found += [f"torch.nn.{n}" for n in (named if isinstance(named, tuple) else (named,))]
     found = list(dict.fromkeys(name for name in found if name.rsplit(".", 1)[-1][:1].isupper()))
     return _matching(_matching(found, f"{cls.ndim}d", suffix=True) if getattr(cls, "ndim", None) else found,
                      str(getattr(cls, "kind", "")).capitalize())
